@@ -1,0 +1,244 @@
+/* grad.c — reverse-mode autodiff: each function's subgraph, which nodes need
+ * a gradient, its buffers, and the instruction schedule that the planner and
+ * the emitter both walk.
+ *
+ * A training step runs its loss's subgraph forward in topological order, seeds
+ * d(loss) = 1, then runs each op's backward rule in reverse order. A node needs
+ * a gradient only when it depends on a parameter that the step updates, so the
+ * discriminator step of a GAN computes nothing for the generator's parameters,
+ * and the generator step computes the discriminator's input-gradients but not
+ * its parameter gradients. */
+#include "compiler.h"
+
+#include <string.h>
+
+bool bwd_reads_output(const Node *n)
+{
+    switch (n->op) {
+    case OP_DENSE: return n->act != ACT_IDENTITY;
+    case OP_ACTIVATION: case OP_EXP: case OP_RECIPROCAL: return true;
+    default: return false;
+    }
+}
+
+bool bwd_reads_input(const Node *n, int i)
+{
+    switch (n->op) {
+    case OP_DENSE: return i == 0; /* for the weight gradient */
+    case OP_MUL: case OP_DIV: case OP_MSE: case OP_BCE: case OP_BCE_LOGITS: case OP_KL_NORMAL: return true;
+    case OP_LOG: case OP_RECIPROCAL: return i == 0;
+    default: return false;
+    }
+}
+
+static void mark_subgraph(Node *n, bool *in_graph)
+{
+    if (in_graph[n->id]) return;
+    in_graph[n->id] = true;
+    for (int i = 0; i < n->n_in; i++) mark_subgraph(n->in[i], in_graph);
+}
+
+static Function *new_function(Model *m, FunctionKind kind, const char *name, Node **roots, int n_roots)
+{
+    Function *f = xalloc(sizeof *f);
+    f->kind = kind;
+    f->name = name;
+    int n_nodes = m->nodes.len;
+    bool *in_graph = xalloc((size_t)n_nodes);
+    for (int i = 0; i < n_roots; i++) mark_subgraph(roots[i], in_graph);
+    for (int i = 0; i < n_nodes; i++) {
+        Node *n = m->nodes.items[i];
+        if (!in_graph[i]) continue;
+        vec_push(&f->nodes, n);
+        if (n->op == OP_INPUT) vec_push(&f->inputs, n);
+    }
+    for (int i = 0; i < n_roots; i++) vec_push(&f->outputs, roots[i]);
+    f->value_buf = xalloc(sizeof(int) * (size_t)n_nodes);
+    f->grad_buf = xalloc(sizeof(int) * (size_t)n_nodes);
+    f->needs_grad = xalloc((size_t)n_nodes);
+    f->param_grad = xalloc((size_t)(m->params.len ? m->params.len : 1));
+    for (int i = 0; i < n_nodes; i++) f->value_buf[i] = f->grad_buf[i] = -1;
+    return f;
+}
+
+static int new_buffer(Function *f, int *cap, size_t size, BufferHome home, int slot, bool is_grad, Node *n)
+{
+    if (f->n_buffers == *cap) {
+        *cap = *cap ? 2 * *cap : 32;
+        Buffer *b = xalloc(sizeof(Buffer) * (size_t)*cap);
+        if (f->n_buffers) memcpy(b, f->buffers, sizeof(Buffer) * (size_t)f->n_buffers);
+        f->buffers = b;
+    }
+    Buffer *b = &f->buffers[f->n_buffers];
+    *b = (Buffer){.id = f->n_buffers, .size = size, .home = home, .slot = slot, .is_grad = is_grad, .node = n};
+    return f->n_buffers++;
+}
+
+static size_t numel(const Model *m, const Node *n)
+{
+    return dims_count(n->dims) * (n->batched ? (size_t)m->batch : 1);
+}
+
+static Instruction *add_ins(Function *f, int *cap, InsKind kind, Node *n)
+{
+    if (f->n_ins == *cap) {
+        *cap = *cap ? 2 * *cap : 64;
+        Instruction *ins = xalloc(sizeof(Instruction) * (size_t)*cap);
+        if (f->n_ins) memcpy(ins, f->ins, sizeof(Instruction) * (size_t)f->n_ins);
+        f->ins = ins;
+    }
+    Instruction *i = &f->ins[f->n_ins++];
+    *i = (Instruction){.kind = kind, .node = n};
+    return i;
+}
+
+static void access(int *list, int *count, int buf)
+{
+    if (buf < 0) return;
+    if (*count == MAX_ACCESS) unreachable();
+    list[(*count)++] = buf;
+}
+
+/* Values: inputs are arguments, reshapes alias their input, the rest get
+ * arena buffers. Outputs of a forward function go straight to the caller. */
+static void assign_values(Model *m, Function *f, int *cap)
+{
+    for (int i = 0; i < f->inputs.len; i++) {
+        Node *n = f->inputs.items[i];
+        f->value_buf[n->id] = new_buffer(f, cap, numel(m, n), BUF_INPUT, i, false, n);
+    }
+    for (int i = 0; i < f->nodes.len; i++) {
+        Node *n = f->nodes.items[i];
+        if (n->op == OP_INPUT) continue;
+        if (n->op == OP_RESHAPE)
+            f->value_buf[n->id] = f->value_buf[n->in[0]->id];
+        else
+            f->value_buf[n->id] = new_buffer(f, cap, numel(m, n), BUF_ARENA, 0, false, n);
+    }
+}
+
+static void forward_instructions(Function *f, int *ins_cap)
+{
+    for (int i = 0; i < f->nodes.len; i++) {
+        Node *n = f->nodes.items[i];
+        if (n->op == OP_INPUT || n->op == OP_RESHAPE) continue;
+        Instruction *ins = add_ins(f, ins_cap, INS_FORWARD, n);
+        for (int k = 0; k < n->n_in; k++) access(ins->reads, &ins->n_reads, f->value_buf[n->in[k]->id]);
+        access(ins->writes, &ins->n_writes, f->value_buf[n->id]);
+    }
+}
+
+static bool updates_param(const Step *s, const Param *p)
+{
+    for (int i = 0; i < s->update.len; i++)
+        if (s->update.items[i] == p->net) return true;
+    return false;
+}
+
+static Function *build_step(Model *m, Step *s)
+{
+    Function *f = new_function(m, FN_STEP, xprintf("step_%s", s->name), &s->loss, 1);
+    int buf_cap = 0, ins_cap = 0;
+    assign_values(m, f, &buf_cap);
+    forward_instructions(f, &ins_cap);
+    Instruction *out = add_ins(f, &ins_cap, INS_OUTPUT, s->loss);
+    access(out->reads, &out->n_reads, f->value_buf[s->loss->id]);
+
+    /* Which nodes depend on an updated parameter (topological order). */
+    for (int i = 0; i < f->nodes.len; i++) {
+        Node *n = f->nodes.items[i];
+        bool dep = false;
+        if (n->op == OP_DENSE && updates_param(s, n->weight)) {
+            dep = true;
+            f->param_grad[n->weight->index] = f->param_grad[n->bias->index] = true;
+        }
+        for (int k = 0; k < n->n_in; k++) dep |= f->needs_grad[n->in[k]->id];
+        f->needs_grad[n->id] = dep;
+    }
+    /* Gradient buffers: reshapes share their input's. */
+    for (int i = 0; i < f->nodes.len; i++) {
+        Node *n = f->nodes.items[i];
+        if (!f->needs_grad[n->id]) continue;
+        if (n->op == OP_RESHAPE)
+            f->grad_buf[n->id] = f->grad_buf[n->in[0]->id];
+        else
+            f->grad_buf[n->id] = new_buffer(f, &buf_cap, numel(m, n), BUF_ARENA, 0, true, n);
+    }
+
+    Instruction *seed = add_ins(f, &ins_cap, INS_SEED, s->loss);
+    access(seed->writes, &seed->n_writes, f->grad_buf[s->loss->id]);
+    for (int i = f->nodes.len - 1; i >= 0; i--) {
+        Node *n = f->nodes.items[i];
+        if (!f->needs_grad[n->id] || n->op == OP_RESHAPE || n->op == OP_INPUT) continue;
+        Instruction *ins = add_ins(f, &ins_cap, INS_BACKWARD, n);
+        access(ins->reads, &ins->n_reads, f->grad_buf[n->id]);
+        if (bwd_reads_output(n)) access(ins->reads, &ins->n_reads, f->value_buf[n->id]);
+        for (int k = 0; k < n->n_in; k++) {
+            bool needed = bwd_reads_input(n, k);
+            if (n->op == OP_DENSE) needed = f->param_grad[n->weight->index];
+            if (needed) access(ins->reads, &ins->n_reads, f->value_buf[n->in[k]->id]);
+            if (f->needs_grad[n->in[k]->id]) access(ins->writes, &ins->n_writes, f->grad_buf[n->in[k]->id]);
+        }
+        if (n->op == OP_DENSE) access(ins->writes, &ins->n_writes, f->grad_buf[n->id]); /* scaled in place */
+    }
+    f->step = s;
+    return f;
+}
+
+/* A forward function writes its outputs into caller memory; an output whose
+ * value already lives elsewhere (an input, or another output) is copied. */
+static Function *build_forward(Model *m, const char *name, Node *input, Node **outputs, int n_outputs,
+                               const char **output_names)
+{
+    Function *f = new_function(m, FN_FORWARD, name, outputs, n_outputs);
+    if (input) { /* a net's input comes first even if an output does not read it */
+        bool found = false;
+        for (int i = 0; i < f->inputs.len; i++) found |= f->inputs.items[i] == input;
+        if (!found) vec_push(&f->inputs, input);
+    }
+    f->output_names = output_names;
+    int buf_cap = 0, ins_cap = 0;
+    assign_values(m, f, &buf_cap);
+    bool *claimed = xalloc(sizeof(bool) * (size_t)(f->n_buffers + 1));
+    for (int k = 0; k < n_outputs; k++) {
+        Buffer *b = &f->buffers[f->value_buf[outputs[k]->id]];
+        if (b->home == BUF_ARENA && !claimed[b->id]) {
+            b->home = BUF_OUTPUT;
+            b->slot = k;
+            claimed[b->id] = true;
+        }
+    }
+    forward_instructions(f, &ins_cap);
+    for (int k = 0; k < n_outputs; k++) {
+        Buffer *b = &f->buffers[f->value_buf[outputs[k]->id]];
+        if (b->home == BUF_OUTPUT && b->slot == k) continue;
+        Instruction *ins = add_ins(f, &ins_cap, INS_OUTPUT, outputs[k]);
+        access(ins->reads, &ins->n_reads, b->id);
+    }
+    return f;
+}
+
+Program *build_program(Model *m)
+{
+    Program *p = xalloc(sizeof *p);
+    p->model = m;
+    for (int i = 0; i < m->steps.len; i++) vec_push(&p->functions, build_step(m, m->steps.items[i]));
+    for (int i = 0; i < m->nets.len; i++) {
+        Net *net = m->nets.items[i];
+        const char **names = net->output_names;
+        if (!names) {
+            names = xalloc(sizeof(char *));
+            names[0] = "output";
+        }
+        Function *f = build_forward(m, xprintf("%s_forward", net->name), net->trace_input, net->trace_outputs,
+                                    net->n_outputs, names);
+        f->net = net;
+        vec_push(&p->functions, f);
+    }
+    if (m->reconstruct) {
+        const char **names = xalloc(sizeof(char *));
+        names[0] = "reconstruction";
+        vec_push(&p->functions, build_forward(m, "reconstruct", NULL, &m->reconstruct, 1, names));
+    }
+    return p;
+}

@@ -1,0 +1,312 @@
+/* main.c — the genc command: the compiler pipeline, a stage a line, and the
+ * train and sample commands that build a trainer from its output and run it. */
+#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE
+#include "compiler.h"
+
+#include <errno.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#ifndef GENC_RUNTIME_DIR
+#error "GENC_RUNTIME_DIR (the runtime's source folder) is set by CMake"
+#endif
+
+typedef enum { DUMP_NONE, DUMP_GRAPH, DUMP_SCHEDULE, DUMP_PLAN } DumpStage;
+
+typedef struct {
+    int batch;             /* 0: the spec's */
+    const char *real;      /* "float" or "double" */
+    DumpStage dump;
+    bool stats;
+} CompileOptions;
+
+static void dump_graph(const Model *m)
+{
+    for (int i = 0; i < m->nodes.len; i++) {
+        const Node *n = m->nodes.items[i];
+        if (n->fused_into) continue;
+        printf("%%%d = %s", n->id, op_info[n->op].name);
+        for (int k = 0; k < n->n_in; k++) printf(" %%%d", n->in[k]->id);
+        printf("  %s  %s:%d  %s\n", dims_str(n->dims, n->batched), n->loc.file, n->loc.line, n->what ? n->what : "");
+    }
+}
+
+static void dump_schedule(const Program *p)
+{
+    static const char *const kinds[] = {"forward", "seed", "backward", "output"};
+    for (int i = 0; i < p->functions.len; i++) {
+        const Function *f = p->functions.items[i];
+        printf("%s:\n", f->name);
+        for (int t = 0; t < f->n_ins; t++) {
+            const Instruction *ins = &f->ins[t];
+            printf("  %3d %-8s %-10s %%%d  reads", t, kinds[ins->kind], op_info[ins->node->op].name, ins->node->id);
+            for (int k = 0; k < ins->n_reads; k++) printf(" b%d", ins->reads[k]);
+            printf("  writes");
+            for (int k = 0; k < ins->n_writes; k++) printf(" b%d", ins->writes[k]);
+            printf("\n");
+        }
+    }
+}
+
+static void dump_plan(const Program *p)
+{
+    static const char *const homes[] = {"arena", "input", "output"};
+    for (int i = 0; i < p->functions.len; i++) {
+        const Function *f = p->functions.items[i];
+        printf("%s: arena %zu floats (%zu without reuse)\n", f->name, f->arena_size, f->arena_no_reuse);
+        for (int b = 0; b < f->n_buffers; b++) {
+            const Buffer *buf = &f->buffers[b];
+            if (buf->first < 0) continue;
+            printf("  b%-3d %-6s %s%%%-3d %8zu floats  live %3d..%-3d", b, homes[buf->home], buf->is_grad ? "d" : " ",
+                   buf->node->id, buf->size, buf->first, buf->last);
+            if (buf->home == BUF_ARENA) printf("  at %zu", buf->offset);
+            printf("\n");
+        }
+    }
+}
+
+void print_plan_stats(const Program *p, FILE *out)
+{
+    const Model *m = p->model;
+    fprintf(out, "%s: %d parameter tensors, %zu parameters; batch %d\n", m->name, m->params.len, m->n_params, m->batch);
+    for (int i = 0; i < p->functions.len; i++) {
+        const Function *f = p->functions.items[i];
+        fprintf(out, "  %-24s arena %9zu floats with reuse, %9zu without\n", f->name, f->arena_size, f->arena_no_reuse);
+    }
+    fprintf(out, "  arena: %zu floats (%.2f MiB) with reuse, %zu (%.2f MiB) without\n", p->arena_size,
+            p->arena_size * 4.0 / (1 << 20), p->arena_no_reuse, p->arena_no_reuse * 4.0 / (1 << 20));
+}
+
+/* The pipeline. Each stage is one file; --dump shows the result of one. */
+static Program *compile_spec(const char *spec, CompileOptions o)
+{
+    SandboxLimits limits = {.memory_limit = 256u << 20, .instruction_limit = 200000000};
+    Model *m = run_spec(spec, limits);         /* host.c + dsl.c */
+    if (o.batch) m->batch = o.batch;
+    check_model(m);                            /* check.c */
+    fuse_model(m);                             /* fuse.c */
+    if (o.dump == DUMP_GRAPH) dump_graph(m);
+    Program *p = build_program(m);             /* grad.c */
+    if (o.dump == DUMP_SCHEDULE) dump_schedule(p);
+    plan_program(p);                           /* plan.c */
+    if (o.dump == DUMP_PLAN) dump_plan(p);
+    return p;                                  /* emit.c, by the caller */
+}
+
+/* ---- command line ------------------------------------------------------------------ */
+
+static const char *const usage_main =
+    "usage: genc COMMAND [options]\n"
+    "\n"
+    "genc compiles a generative model written in its Lua DSL to allocation-free C.\n"
+    "\n"
+    "commands:\n"
+    "  compile SPEC [-o DIR]     write DIR/<model>.h and DIR/<model>.c\n"
+    "  train SPEC [options]      compile, build the trainer, train on IDX data\n"
+    "  sample SPEC --weights F   draw samples from a trained checkpoint into a PNG grid\n"
+    "\n"
+    "Run `genc COMMAND --help` for a command's options.\n";
+
+static const char *const usage_compile =
+    "usage: genc compile SPEC [-o DIR] [--batch N] [--real float|double] [--dump=STAGE] [--stats]\n"
+    "\n"
+    "  -o DIR          output folder (default: generated/<model>)\n"
+    "  --batch N       override the spec's batch size\n"
+    "  --real double   emit double-precision code with no descriptor (for gradient tests)\n"
+    "  --dump=STAGE    print a stage's result: graph, schedule or plan\n"
+    "  --stats         print parameter count and arena sizes with and without reuse\n";
+
+static const char *const usage_train =
+    "usage: genc train SPEC [--data DIR] [--epochs N | --steps N] [--seed S] [--out DIR]\n"
+    "                  [--resume] [--threads N] [--subset N] [--checkpoint-every N]\n"
+    "\n"
+    "Compiles SPEC, builds its trainer with the system C compiler (CC, default cc) and runs it.\n"
+    "  --data DIR      IDX files train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz]\n"
+    "                  (default: /usr/share/datasets/fashion-mnist)\n"
+    "  --epochs N      passes over the data (default 1); --steps N counts iterations instead\n"
+    "  --seed S        seed for initialisation, shuffling and noise (default 1)\n"
+    "  --out DIR       checkpoint.safetensors, log.csv, samples.png go here (default runs/<model>)\n"
+    "  --resume        continue from DIR/checkpoint.safetensors exactly where it stopped\n"
+    "  --threads N     BLAS threads (default: all cores)\n"
+    "  --subset N      train on the first N images only\n";
+
+static const char *const usage_sample =
+    "usage: genc sample SPEC --weights FILE [-n N] [--seed S] -o GRID.png\n"
+    "\n"
+    "  --weights FILE  a checkpoint written by genc train\n"
+    "  -n N            number of samples (default 64)\n"
+    "  --seed S        seed for the latent draws (default 1)\n"
+    "  -o GRID.png     where to write the grid\n";
+
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return true;
+    return false;
+}
+
+static _Noreturn void usage_error(const char *usage, const char *fmt, const char *arg)
+{
+    fprintf(stderr, "genc: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n\n%s", usage);
+    free_all();
+    exit(2);
+}
+
+static int parse_positive(const char *usage, const char *flag, const char *value)
+{
+    char *end;
+    long v = value ? strtol(value, &end, 10) : 0;
+    if (!value || *end || v <= 0 || v > (1 << 24)) usage_error(usage, "%s needs a positive integer", flag);
+    return (int)v;
+}
+
+static int cmd_compile(int argc, char **argv)
+{
+    if (wants_help(argc, argv)) return printf("%s", usage_compile), 0;
+    const char *spec = NULL, *out = NULL;
+    CompileOptions o = {.real = "float"};
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-o") == 0 && i + 1 < argc) out = argv[++i];
+        else if (strcmp(a, "--batch") == 0) o.batch = parse_positive(usage_compile, a, i + 1 < argc ? argv[++i] : NULL);
+        else if (strcmp(a, "--real") == 0 && i + 1 < argc) o.real = argv[++i];
+        else if (strcmp(a, "--stats") == 0) o.stats = true;
+        else if (strncmp(a, "--dump=", 7) == 0) {
+            const char *s = a + 7;
+            o.dump = strcmp(s, "graph") == 0 ? DUMP_GRAPH : strcmp(s, "schedule") == 0 ? DUMP_SCHEDULE
+                   : strcmp(s, "plan") == 0 ? DUMP_PLAN : DUMP_NONE;
+            if (o.dump == DUMP_NONE) usage_error(usage_compile, "unknown stage '%s' (graph, schedule, plan)", s);
+        } else if (a[0] == '-') usage_error(usage_compile, "unknown option '%s'", a);
+        else if (!spec) spec = a;
+        else usage_error(usage_compile, "unexpected argument '%s'", a);
+    }
+    if (!spec) usage_error(usage_compile, "%s", "no SPEC given");
+    if (strcmp(o.real, "float") != 0 && strcmp(o.real, "double") != 0)
+        usage_error(usage_compile, "--real takes float or double, not '%s'", o.real);
+    Program *p = compile_spec(spec, o);
+    if (!out) out = xprintf("generated/%s", p->model->name);
+    emit_program(p, out, (EmitOptions){.real = o.real});
+    if (o.stats) print_plan_stats(p, stdout);
+    return 0;
+}
+
+static int run_wait(char **argv)
+{
+    pid_t pid;
+    int err = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
+    if (err) fatal("cannot run %s: %s", argv[0], strerror(err));
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) fatal("waiting for %s: %s", argv[0], strerror(errno));
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Splits a flags string from CMake ("-I/x -lfoo") into argv entries. */
+static int push_words(char **argv, int n, const char *words)
+{
+    char *copy = xstrdup(words);
+    for (char *w = strtok(copy, " "); w; w = strtok(NULL, " ")) argv[n++] = w;
+    return n;
+}
+
+/* Compiles SPEC into DIR and builds DIR/<model>_train against the runtime. */
+static const char *build_trainer(const char *spec, const char *dir)
+{
+    Program *p = compile_spec(spec, (CompileOptions){.real = "float"});
+    emit_program(p, dir, (EmitOptions){.real = "float"});
+    const char *name = p->model->name;
+    const char *cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
+    const char *exe = xprintf("%s/%s_train", dir, name);
+    char *argv[96];
+    int n = 0;
+    argv[n++] = (char *)cc;
+    argv[n++] = "-O2";
+    argv[n++] = "-std=c11";
+    argv[n++] = xprintf("-I%s", dir);
+    argv[n++] = "-I" GENC_RUNTIME_DIR;
+    n = push_words(argv, n, GENC_CFLAGS);
+    argv[n++] = xprintf("-DGENC_MODEL=%s_model", name);
+    argv[n++] = xprintf("%s/%s.c", dir, name);
+    argv[n++] = GENC_RUNTIME_DIR "/trainer_main.c";
+    argv[n++] = "-o";
+    argv[n++] = (char *)exe;
+    argv[n++] = GENC_RUNTIME_LIB;
+    n = push_words(argv, n, GENC_LIBS);
+    argv[n] = NULL;
+    if (run_wait(argv) != 0) fatal("building the trainer for %s failed (compiler: %s)", spec, cc);
+    return exe;
+}
+
+static int cmd_train(int argc, char **argv)
+{
+    if (wants_help(argc, argv)) return printf("%s", usage_train), 0;
+    if (argc < 1 || argv[0][0] == '-') usage_error(usage_train, "%s", "no SPEC given");
+    const char *spec = argv[0], *out = NULL;
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) out = argv[i + 1];
+    /* The spec's model name decides the default folder: peek at it first. */
+    if (!out) {
+        Model *m = run_spec(spec, (SandboxLimits){256u << 20, 200000000});
+        out = xprintf("runs/%s", m->name);
+    }
+    const char *exe = build_trainer(spec, xprintf("%s/build", out));
+    char **args = xalloc(sizeof(char *) * (size_t)(argc + 4));
+    int n = 0;
+    args[n++] = (char *)exe;
+    args[n++] = "train";
+    for (int i = 1; i < argc; i++) args[n++] = argv[i];
+    bool has_out = false;
+    for (int i = 1; i < argc; i++) has_out |= strcmp(argv[i], "--out") == 0;
+    if (!has_out) {
+        args[n++] = "--out";
+        args[n++] = (char *)out;
+    }
+    args[n] = NULL;
+    fflush(stdout);
+    execv(exe, args); /* the trainer takes over: Ctrl-C reaches it directly */
+    fatal("cannot run %s: %s", exe, strerror(errno));
+}
+
+static int cmd_sample(int argc, char **argv)
+{
+    if (wants_help(argc, argv)) return printf("%s", usage_sample), 0;
+    if (argc < 1 || argv[0][0] == '-') usage_error(usage_sample, "%s", "no SPEC given");
+    char tmpl[] = "/tmp/genc-sample-XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    if (!dir) fatal("cannot create a temporary folder: %s", strerror(errno));
+    const char *exe = build_trainer(argv[0], dir);
+    char **args = xalloc(sizeof(char *) * (size_t)(argc + 2));
+    int n = 0;
+    args[n++] = (char *)exe;
+    args[n++] = "sample";
+    for (int i = 1; i < argc; i++) args[n++] = argv[i];
+    args[n] = NULL;
+    int status = run_wait(args);
+    char *rm[] = {"rm", "-rf", dir, NULL};
+    run_wait(rm);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        printf("%s", usage_main);
+        return argc < 2 ? 2 : 0;
+    }
+    int status;
+    if (strcmp(argv[1], "compile") == 0) status = cmd_compile(argc - 2, argv + 2);
+    else if (strcmp(argv[1], "train") == 0) status = cmd_train(argc - 2, argv + 2);
+    else if (strcmp(argv[1], "sample") == 0) status = cmd_sample(argc - 2, argv + 2);
+    else usage_error(usage_main, "unknown command '%s'", argv[1]);
+    free_all();
+    return status;
+}

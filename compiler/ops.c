@@ -1,0 +1,243 @@
+/* ops.c — one table of ops: for each, the C its forward and backward emit.
+ *
+ * Every op lowers to a call of its kernel pair in runtime/genc_kernels.h.
+ * Backward emitters pass NULL for gradients the step does not need, and the
+ * set-or-add flag that emit_acc tracks (first contribution sets). */
+#include "compiler.h"
+
+#define P(...) fprintf(e->out, __VA_ARGS__)
+
+static size_t numel(const Emitter *e, const Node *n)
+{
+    return dims_count(n->dims) * (n->batched ? (size_t)e->model->batch : 1);
+}
+
+static const char *activation_constant(Activation a)
+{
+    static const char *const names[] = {"GENC_ACT_IDENTITY", "GENC_ACT_RELU", "GENC_ACT_LEAKY_RELU",
+                                        "GENC_ACT_SIGMOID", "GENC_ACT_TANH"};
+    return names[a];
+}
+
+/* ---- dense -------------------------------------------------------------------- */
+
+static void dense_forward(Emitter *e, const Node *n)
+{
+    P("    genc_dense_forward(%s, %s, %s, %s, %d, %d, %d, %s, %s);\n", emit_value(e, n), emit_value(e, n->in[0]),
+      emit_param(e, n->weight), emit_param(e, n->bias), e->model->batch, n->in[0]->dims.dim[0], n->dims.dim[0],
+      activation_constant(n->act), emit_literal(e, n->alpha));
+}
+
+static void dense_backward(Emitter *e, const Node *n)
+{
+    const char *dweight = emit_param_grad(e, n->weight), *dbias = emit_param_grad(e, n->bias);
+    int acc_param = emit_param_acc(e, n->weight);
+    emit_param_acc(e, n->bias);
+    const char *dinp = emit_grad(e, n->in[0]);
+    int acc_inp = emit_acc(e, n->in[0]);
+    P("    genc_dense_backward(%s, %s, %s, %s, %s, %s, %s, %d, %d, %d, %s, %s, %d, %d);\n", dinp, dweight, dbias,
+      emit_grad(e, n), n->act != ACT_IDENTITY ? emit_value(e, n) : "NULL",
+      dweight[0] != 'N' ? emit_value(e, n->in[0]) : "NULL", emit_param(e, n->weight), e->model->batch,
+      n->in[0]->dims.dim[0], n->dims.dim[0], activation_constant(n->act), emit_literal(e, n->alpha), acc_inp,
+      acc_param);
+}
+
+/* ---- elementwise ------------------------------------------------------------ */
+
+static void activation_forward(Emitter *e, const Node *n)
+{
+    P("    genc_activation_forward(%s, %s, %zu, %s, %s);\n", emit_value(e, n), emit_value(e, n->in[0]), numel(e, n),
+      activation_constant(n->act), emit_literal(e, n->alpha));
+}
+
+static void activation_backward(Emitter *e, const Node *n)
+{
+    const char *dinp = emit_grad(e, n->in[0]);
+    P("    genc_activation_backward(%s, %s, %s, %zu, %s, %s, %d);\n", dinp, emit_grad(e, n), emit_value(e, n),
+      numel(e, n), activation_constant(n->act), emit_literal(e, n->alpha), emit_acc(e, n->in[0]));
+}
+
+static const char *binary_kernel(OpKind op)
+{
+    switch (op) {
+    case OP_ADD: return "add";
+    case OP_SUB: return "sub";
+    case OP_MUL: return "mul";
+    default: return "div";
+    }
+}
+
+static void binary_forward(Emitter *e, const Node *n)
+{
+    P("    genc_%s_forward(%s, %s, %s, %zu);\n", binary_kernel(n->op), emit_value(e, n), emit_value(e, n->in[0]),
+      emit_value(e, n->in[1]), numel(e, n));
+}
+
+static void binary_backward(Emitter *e, const Node *n)
+{
+    const char *da = emit_grad(e, n->in[0]), *db = emit_grad(e, n->in[1]);
+    int acc_a = emit_acc(e, n->in[0]), acc_b = emit_acc(e, n->in[1]);
+    if (n->op == OP_ADD || n->op == OP_SUB)
+        P("    genc_%s_backward(%s, %s, %s, %zu, %d, %d);\n", binary_kernel(n->op), da, db, emit_grad(e, n),
+          numel(e, n), acc_a, acc_b);
+    else
+        P("    genc_%s_backward(%s, %s, %s, %s, %s, %zu, %d, %d);\n", binary_kernel(n->op), da, db, emit_grad(e, n),
+          emit_value(e, n->in[0]), emit_value(e, n->in[1]), numel(e, n), acc_a, acc_b);
+}
+
+static void affine_forward(Emitter *e, const Node *n)
+{
+    P("    genc_affine_forward(%s, %s, %zu, %s, %s);\n", emit_value(e, n), emit_value(e, n->in[0]), numel(e, n),
+      emit_literal(e, n->scale), emit_literal(e, n->shift));
+}
+
+static void affine_backward(Emitter *e, const Node *n)
+{
+    const char *dinp = emit_grad(e, n->in[0]);
+    P("    genc_affine_backward(%s, %s, %zu, %s, %d);\n", dinp, emit_grad(e, n), numel(e, n),
+      emit_literal(e, n->scale), emit_acc(e, n->in[0]));
+}
+
+static void reciprocal_forward(Emitter *e, const Node *n)
+{
+    P("    genc_reciprocal_forward(%s, %s, %zu, %s);\n", emit_value(e, n), emit_value(e, n->in[0]), numel(e, n),
+      emit_literal(e, n->scale));
+}
+
+static void reciprocal_backward(Emitter *e, const Node *n)
+{
+    const char *dinp = emit_grad(e, n->in[0]);
+    P("    genc_reciprocal_backward(%s, %s, %s, %s, %zu, %d);\n", dinp, emit_grad(e, n), emit_value(e, n),
+      emit_value(e, n->in[0]), numel(e, n), emit_acc(e, n->in[0]));
+}
+
+static void exp_forward(Emitter *e, const Node *n)
+{
+    P("    genc_exp_forward(%s, %s, %zu);\n", emit_value(e, n), emit_value(e, n->in[0]), numel(e, n));
+}
+
+static void exp_backward(Emitter *e, const Node *n)
+{
+    const char *dinp = emit_grad(e, n->in[0]);
+    P("    genc_exp_backward(%s, %s, %s, %zu, %d);\n", dinp, emit_grad(e, n), emit_value(e, n), numel(e, n),
+      emit_acc(e, n->in[0]));
+}
+
+static void log_forward(Emitter *e, const Node *n)
+{
+    P("    genc_log_forward(%s, %s, %zu);\n", emit_value(e, n), emit_value(e, n->in[0]), numel(e, n));
+}
+
+static void log_backward(Emitter *e, const Node *n)
+{
+    const char *dinp = emit_grad(e, n->in[0]);
+    P("    genc_log_backward(%s, %s, %s, %zu, %d);\n", dinp, emit_grad(e, n), emit_value(e, n->in[0]), numel(e, n),
+      emit_acc(e, n->in[0]));
+}
+
+/* ---- shape ops -------------------------------------------------------------- */
+
+static void concat_forward(Emitter *e, const Node *n)
+{
+    P("    genc_concat_forward(%s, %s, %s, %d, %d, %d);\n", emit_value(e, n), emit_value(e, n->in[0]),
+      emit_value(e, n->in[1]), e->model->batch, n->in[0]->dims.dim[0], n->in[1]->dims.dim[0]);
+}
+
+static void concat_backward(Emitter *e, const Node *n)
+{
+    const char *da = emit_grad(e, n->in[0]), *db = emit_grad(e, n->in[1]);
+    int acc_a = emit_acc(e, n->in[0]), acc_b = emit_acc(e, n->in[1]);
+    P("    genc_concat_backward(%s, %s, %s, %d, %d, %d, %d, %d);\n", da, db, emit_grad(e, n), e->model->batch,
+      n->in[0]->dims.dim[0], n->in[1]->dims.dim[0], acc_a, acc_b);
+}
+
+static void onehot_forward(Emitter *e, const Node *n)
+{
+    P("    genc_onehot_forward(%s, %s, %d, %d);\n", emit_value(e, n), emit_value(e, n->in[0]), e->model->batch,
+      n->classes);
+}
+
+/* ---- reductions and losses ------------------------------------------------------ */
+
+static double sum_scale(const Emitter *e, const Node *n)
+{
+    return n->scale != 0 ? n->scale : 1.0 / (double)numel(e, n->in[0]); /* scale 0 marks a mean */
+}
+
+static void sum_forward(Emitter *e, const Node *n)
+{
+    P("    genc_sum_forward(%s, %s, %zu, %s);\n", emit_value(e, n), emit_value(e, n->in[0]), numel(e, n->in[0]),
+      emit_literal(e, sum_scale(e, n)));
+}
+
+static void sum_backward(Emitter *e, const Node *n)
+{
+    const char *dinp = emit_grad(e, n->in[0]);
+    P("    genc_sum_backward(%s, %s, %zu, %s, %d);\n", dinp, emit_grad(e, n), numel(e, n->in[0]),
+      emit_literal(e, sum_scale(e, n)), emit_acc(e, n->in[0]));
+}
+
+static const char *loss_kernel(OpKind op)
+{
+    return op == OP_MSE ? "mse" : op == OP_BCE ? "bce" : "bce_logits";
+}
+
+static const char *target_value(Emitter *e, const Node *n)
+{
+    return n->has_const_target ? emit_literal(e, n->target) : emit_literal(e, 0);
+}
+
+static void loss_forward(Emitter *e, const Node *n)
+{
+    P("    genc_%s_forward(%s, %s, %s, %s, %zu);\n", loss_kernel(n->op), emit_value(e, n), emit_value(e, n->in[0]),
+      n->has_const_target ? "NULL" : emit_value(e, n->in[1]), target_value(e, n), numel(e, n->in[0]));
+}
+
+static void loss_backward(Emitter *e, const Node *n)
+{
+    const char *dpred = emit_grad(e, n->in[0]);
+    int acc_pred = emit_acc(e, n->in[0]);
+    const char *dtarget = n->has_const_target ? "NULL" : emit_grad(e, n->in[1]);
+    int acc_target = n->has_const_target ? 0 : emit_acc(e, n->in[1]);
+    P("    genc_%s_backward(%s, %s, %s, %s, %s, %s, %zu, %d, %d);\n", loss_kernel(n->op), dpred, dtarget,
+      emit_grad(e, n), emit_value(e, n->in[0]), n->has_const_target ? "NULL" : emit_value(e, n->in[1]),
+      target_value(e, n), numel(e, n->in[0]), acc_pred, acc_target);
+}
+
+static void kl_forward(Emitter *e, const Node *n)
+{
+    P("    genc_kl_normal_forward(%s, %s, %s, %d, %d);\n", emit_value(e, n), emit_value(e, n->in[0]),
+      emit_value(e, n->in[1]), e->model->batch, n->in[0]->dims.dim[0]);
+}
+
+static void kl_backward(Emitter *e, const Node *n)
+{
+    const char *dmean = emit_grad(e, n->in[0]), *dlogvar = emit_grad(e, n->in[1]);
+    int acc_mean = emit_acc(e, n->in[0]), acc_logvar = emit_acc(e, n->in[1]);
+    P("    genc_kl_normal_backward(%s, %s, %s, %s, %s, %d, %d, %d, %d);\n", dmean, dlogvar, emit_grad(e, n),
+      emit_value(e, n->in[0]), emit_value(e, n->in[1]), e->model->batch, n->in[0]->dims.dim[0], acc_mean,
+      acc_logvar);
+}
+
+const OpInfo op_info[OP_COUNT] = {
+    [OP_INPUT] = {"input", NULL, NULL},
+    [OP_DENSE] = {"dense", dense_forward, dense_backward},
+    [OP_ACTIVATION] = {"activation", activation_forward, activation_backward},
+    [OP_ADD] = {"add", binary_forward, binary_backward},
+    [OP_SUB] = {"sub", binary_forward, binary_backward},
+    [OP_MUL] = {"mul", binary_forward, binary_backward},
+    [OP_DIV] = {"div", binary_forward, binary_backward},
+    [OP_AFFINE] = {"affine", affine_forward, affine_backward},
+    [OP_RECIPROCAL] = {"reciprocal", reciprocal_forward, reciprocal_backward},
+    [OP_EXP] = {"exp", exp_forward, exp_backward},
+    [OP_LOG] = {"log", log_forward, log_backward},
+    [OP_RESHAPE] = {"reshape", NULL, NULL}, /* a view: its value and gradient alias its input's */
+    [OP_CONCAT] = {"concat", concat_forward, concat_backward},
+    [OP_ONEHOT] = {"onehot", onehot_forward, NULL}, /* labels take no gradient */
+    [OP_SUM] = {"sum", sum_forward, sum_backward},
+    [OP_MSE] = {"mse", loss_forward, loss_backward},
+    [OP_BCE] = {"bce", loss_forward, loss_backward},
+    [OP_BCE_LOGITS] = {"bce_logits", loss_forward, loss_backward},
+    [OP_KL_NORMAL] = {"kl_normal", kl_forward, kl_backward},
+};
+_Static_assert(OP_COUNT == 19, "every op needs an entry in op_info");

@@ -1,0 +1,381 @@
+/* genc_kernels.h — the forward and backward kernels that generated code calls.
+ *
+ * Layers come in pairs, <op>_forward / <op>_backward. Argument order is
+ * outputs, then inputs, then sizes. Gradients carry a d prefix. A backward
+ * kernel either sets or adds into an input gradient (the `acc` flag): the
+ * first contribution sets it, later ones add, so no gradient needs zeroing.
+ * A NULL input gradient is one the step does not need.
+ *
+ * Everything is static: each generated file gets its own copy, and a test can
+ * include this header with GENC_DOUBLE defined to run the same kernels in
+ * double precision for finite-difference checks. */
+#ifndef GENC_KERNELS_H
+#define GENC_KERNELS_H
+
+#include <math.h>
+#include <stddef.h>
+#include <cblas.h>
+
+#ifdef GENC_DOUBLE
+typedef double genc_real;
+#define GENC_GEMM cblas_dgemm
+#define GENC_EXP exp
+#define GENC_LOG log
+#define GENC_TANH tanh
+#else
+typedef float genc_real;
+#define GENC_GEMM cblas_sgemm
+#define GENC_EXP expf
+#define GENC_LOG logf
+#define GENC_TANH tanhf
+#endif
+
+enum { GENC_ACT_IDENTITY, GENC_ACT_RELU, GENC_ACT_LEAKY_RELU, GENC_ACT_SIGMOID, GENC_ACT_TANH };
+
+#define GENC_SET_OR_ADD(dst, acc, value) ((dst) = (acc) ? (dst) + (value) : (value))
+
+static inline genc_real genc_activate(int act, genc_real x, genc_real alpha)
+{
+    switch (act) {
+    case GENC_ACT_RELU: return x > 0 ? x : 0;
+    case GENC_ACT_LEAKY_RELU: return x > 0 ? x : alpha * x;
+    case GENC_ACT_SIGMOID: return 1 / (1 + GENC_EXP(-x));
+    case GENC_ACT_TANH: return GENC_TANH(x);
+    default: return x;
+    }
+}
+
+/* The derivative from the output y alone, so the pre-activation value never
+ * needs to be kept (leaky ReLU's alpha is positive, so sign(y) = sign(x)). */
+static inline genc_real genc_activation_slope(int act, genc_real y, genc_real alpha)
+{
+    switch (act) {
+    case GENC_ACT_RELU: return y > 0 ? 1 : 0;
+    case GENC_ACT_LEAKY_RELU: return y > 0 ? 1 : alpha;
+    case GENC_ACT_SIGMOID: return y * (1 - y);
+    case GENC_ACT_TANH: return 1 - y * y;
+    default: return 1;
+    }
+}
+
+/* ---- dense: out = act(inp · weightᵀ + bias) ---------------------------- */
+
+static inline void genc_dense_forward(genc_real *out, const genc_real *inp, const genc_real *weight,
+                               const genc_real *bias, int B, int C, int OC, int act, genc_real alpha)
+{
+    /* out (B,OC), inp (B,C), weight (OC,C), bias (OC) */
+    GENC_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, B, OC, C, 1, inp, C, weight, C, 0, out, OC);
+    for (int b = 0; b < B; b++) {
+        genc_real *row = out + (size_t)b * OC;
+        for (int o = 0; o < OC; o++)
+            row[o] = genc_activate(act, row[o] + bias[o], alpha);
+    }
+}
+
+/* dout is turned into the pre-activation gradient in place: nothing reads it
+ * after this kernel. */
+static inline void genc_dense_backward(genc_real *dinp, genc_real *dweight, genc_real *dbias,
+                                genc_real *dout, const genc_real *out, const genc_real *inp,
+                                const genc_real *weight, int B, int C, int OC, int act,
+                                genc_real alpha, int acc_inp, int acc_param)
+{
+    if (act != GENC_ACT_IDENTITY)
+        for (size_t i = 0; i < (size_t)B * OC; i++)
+            dout[i] *= genc_activation_slope(act, out[i], alpha);
+    if (dweight)
+        GENC_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, B, 1, dout, OC, inp, C,
+                  acc_param ? 1 : 0, dweight, C);
+    if (dbias) {
+        for (int o = 0; o < OC; o++)
+            if (!acc_param) dbias[o] = 0;
+        for (int b = 0; b < B; b++)
+            for (int o = 0; o < OC; o++)
+                dbias[o] += dout[(size_t)b * OC + o];
+    }
+    if (dinp)
+        GENC_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, C, OC, 1, dout, OC, weight, C,
+                  acc_inp ? 1 : 0, dinp, C);
+}
+
+/* ---- activations --------------------------------------------------------- */
+
+static inline void genc_activation_forward(genc_real *out, const genc_real *inp, size_t n, int act,
+                                    genc_real alpha)
+{
+    for (size_t i = 0; i < n; i++) out[i] = genc_activate(act, inp[i], alpha);
+}
+
+static inline void genc_activation_backward(genc_real *dinp, const genc_real *dout, const genc_real *out,
+                                     size_t n, int act, genc_real alpha, int acc)
+{
+    for (size_t i = 0; i < n; i++)
+        GENC_SET_OR_ADD(dinp[i], acc, dout[i] * genc_activation_slope(act, out[i], alpha));
+}
+
+/* ---- elementwise arithmetic ---------------------------------------------- */
+
+static inline void genc_add_forward(genc_real *out, const genc_real *a, const genc_real *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+static inline void genc_add_backward(genc_real *da, genc_real *db, const genc_real *dout, size_t n,
+                              int acc_a, int acc_b)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (da) GENC_SET_OR_ADD(da[i], acc_a, dout[i]);
+        if (db) GENC_SET_OR_ADD(db[i], acc_b, dout[i]);
+    }
+}
+
+static inline void genc_sub_forward(genc_real *out, const genc_real *a, const genc_real *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) out[i] = a[i] - b[i];
+}
+
+static inline void genc_sub_backward(genc_real *da, genc_real *db, const genc_real *dout, size_t n,
+                              int acc_a, int acc_b)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (da) GENC_SET_OR_ADD(da[i], acc_a, dout[i]);
+        if (db) GENC_SET_OR_ADD(db[i], acc_b, -dout[i]);
+    }
+}
+
+static inline void genc_mul_forward(genc_real *out, const genc_real *a, const genc_real *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) out[i] = a[i] * b[i];
+}
+
+static inline void genc_mul_backward(genc_real *da, genc_real *db, const genc_real *dout,
+                              const genc_real *a, const genc_real *b, size_t n, int acc_a, int acc_b)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (da) GENC_SET_OR_ADD(da[i], acc_a, dout[i] * b[i]);
+        if (db) GENC_SET_OR_ADD(db[i], acc_b, dout[i] * a[i]);
+    }
+}
+
+static inline void genc_div_forward(genc_real *out, const genc_real *a, const genc_real *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) out[i] = a[i] / b[i];
+}
+
+static inline void genc_div_backward(genc_real *da, genc_real *db, const genc_real *dout,
+                              const genc_real *a, const genc_real *b, size_t n, int acc_a, int acc_b)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (da) GENC_SET_OR_ADD(da[i], acc_a, dout[i] / b[i]);
+        if (db) GENC_SET_OR_ADD(db[i], acc_b, -dout[i] * a[i] / (b[i] * b[i]));
+    }
+}
+
+/* out = scale * inp + shift: arithmetic with a constant */
+static inline void genc_affine_forward(genc_real *out, const genc_real *inp, size_t n, genc_real scale,
+                                genc_real shift)
+{
+    for (size_t i = 0; i < n; i++) out[i] = scale * inp[i] + shift;
+}
+
+static inline void genc_affine_backward(genc_real *dinp, const genc_real *dout, size_t n, genc_real scale,
+                                 int acc)
+{
+    for (size_t i = 0; i < n; i++) GENC_SET_OR_ADD(dinp[i], acc, scale * dout[i]);
+}
+
+/* out = numerator / inp: a constant divided by a tensor */
+static inline void genc_reciprocal_forward(genc_real *out, const genc_real *inp, size_t n,
+                                    genc_real numerator)
+{
+    for (size_t i = 0; i < n; i++) out[i] = numerator / inp[i];
+}
+
+static inline void genc_reciprocal_backward(genc_real *dinp, const genc_real *dout, const genc_real *out,
+                                     const genc_real *inp, size_t n, int acc)
+{
+    for (size_t i = 0; i < n; i++) GENC_SET_OR_ADD(dinp[i], acc, -dout[i] * out[i] / inp[i]);
+}
+
+static inline void genc_exp_forward(genc_real *out, const genc_real *inp, size_t n)
+{
+    for (size_t i = 0; i < n; i++) out[i] = GENC_EXP(inp[i]);
+}
+
+static inline void genc_exp_backward(genc_real *dinp, const genc_real *dout, const genc_real *out,
+                              size_t n, int acc)
+{
+    for (size_t i = 0; i < n; i++) GENC_SET_OR_ADD(dinp[i], acc, dout[i] * out[i]);
+}
+
+static inline void genc_log_forward(genc_real *out, const genc_real *inp, size_t n)
+{
+    for (size_t i = 0; i < n; i++) out[i] = GENC_LOG(inp[i]);
+}
+
+static inline void genc_log_backward(genc_real *dinp, const genc_real *dout, const genc_real *inp,
+                              size_t n, int acc)
+{
+    for (size_t i = 0; i < n; i++) GENC_SET_OR_ADD(dinp[i], acc, dout[i] / inp[i]);
+}
+
+/* ---- reductions and losses: out is one number ----------------------------- */
+
+/* out = scale * Σ inp (scale is 1 for sum, 1/n for mean) */
+static inline void genc_sum_forward(genc_real *out, const genc_real *inp, size_t n, genc_real scale)
+{
+    double total = 0;
+    for (size_t i = 0; i < n; i++) total += inp[i];
+    out[0] = (genc_real)(scale * total);
+}
+
+static inline void genc_sum_backward(genc_real *dinp, const genc_real *dout, size_t n, genc_real scale,
+                              int acc)
+{
+    for (size_t i = 0; i < n; i++) GENC_SET_OR_ADD(dinp[i], acc, scale * dout[0]);
+}
+
+/* The target of a loss is a tensor, or (target == NULL) the constant target_value. */
+#define GENC_TARGET(i) (target ? target[i] : target_value)
+
+/* mean of (pred - target)² */
+static inline void genc_mse_forward(genc_real *out, const genc_real *pred, const genc_real *target,
+                             genc_real target_value, size_t n)
+{
+    double total = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = pred[i] - GENC_TARGET(i);
+        total += d * d;
+    }
+    out[0] = (genc_real)(total / n);
+}
+
+static inline void genc_mse_backward(genc_real *dpred, genc_real *dtarget, const genc_real *dout,
+                              const genc_real *pred, const genc_real *target, genc_real target_value,
+                              size_t n, int acc_pred, int acc_target)
+{
+    genc_real k = 2 * dout[0] / (genc_real)n;
+    for (size_t i = 0; i < n; i++) {
+        genc_real g = k * (pred[i] - GENC_TARGET(i));
+        if (dpred) GENC_SET_OR_ADD(dpred[i], acc_pred, g);
+        if (dtarget) GENC_SET_OR_ADD(dtarget[i], acc_target, -g);
+    }
+}
+
+/* PyTorch's BCELoss: logs clamped at -100 so that p = 0 or 1 stays finite. */
+static inline genc_real genc_clamped_log(genc_real x)
+{
+    genc_real l = GENC_LOG(x);
+    return l < -100 ? -100 : l;
+}
+
+static inline void genc_bce_forward(genc_real *out, const genc_real *prob, const genc_real *target,
+                             genc_real target_value, size_t n)
+{
+    double total = 0;
+    for (size_t i = 0; i < n; i++) {
+        genc_real t = GENC_TARGET(i);
+        total -= t * genc_clamped_log(prob[i]) + (1 - t) * genc_clamped_log(1 - prob[i]);
+    }
+    out[0] = (genc_real)(total / n);
+}
+
+static inline void genc_bce_backward(genc_real *dprob, genc_real *dtarget, const genc_real *dout,
+                              const genc_real *prob, const genc_real *target, genc_real target_value,
+                              size_t n, int acc_prob, int acc_target)
+{
+    genc_real k = dout[0] / (genc_real)n;
+    for (size_t i = 0; i < n; i++) {
+        genc_real p = prob[i], t = GENC_TARGET(i);
+        genc_real denom = p * (1 - p);
+        if (denom < (genc_real)1e-12) denom = (genc_real)1e-12; /* as PyTorch clamps */
+        if (dprob) GENC_SET_OR_ADD(dprob[i], acc_prob, k * (p - t) / denom);
+        if (dtarget)
+            GENC_SET_OR_ADD(dtarget[i], acc_target,
+                            k * (genc_clamped_log(1 - p) - genc_clamped_log(p)));
+    }
+}
+
+/* Binary cross-entropy on logits, in the stable form max(x,0) - x·t + log(1 + e^-|x|). */
+static inline void genc_bce_logits_forward(genc_real *out, const genc_real *logits, const genc_real *target,
+                                    genc_real target_value, size_t n)
+{
+    double total = 0;
+    for (size_t i = 0; i < n; i++) {
+        genc_real x = logits[i];
+        total += (x > 0 ? x : 0) - x * GENC_TARGET(i) + log1p(exp(-fabs((double)x)));
+    }
+    out[0] = (genc_real)(total / n);
+}
+
+static inline void genc_bce_logits_backward(genc_real *dlogits, genc_real *dtarget, const genc_real *dout,
+                                     const genc_real *logits, const genc_real *target,
+                                     genc_real target_value, size_t n, int acc_logits, int acc_target)
+{
+    genc_real k = dout[0] / (genc_real)n;
+    for (size_t i = 0; i < n; i++) {
+        genc_real x = logits[i];
+        if (dlogits)
+            GENC_SET_OR_ADD(dlogits[i], acc_logits,
+                            k * (genc_activate(GENC_ACT_SIGMOID, x, 0) - GENC_TARGET(i)));
+        if (dtarget) GENC_SET_OR_ADD(dtarget[i], acc_target, -k * x);
+    }
+}
+
+/* KL(N(mean, e^logvar) ‖ N(0, 1)), summed over the D latent dimensions and
+ * averaged over the batch: -½ Σ (1 + logvar - mean² - e^logvar) / B. */
+static inline void genc_kl_normal_forward(genc_real *out, const genc_real *mean, const genc_real *logvar,
+                                   int B, int D)
+{
+    double total = 0;
+    for (size_t i = 0; i < (size_t)B * D; i++)
+        total += 1 + logvar[i] - mean[i] * mean[i] - GENC_EXP(logvar[i]);
+    out[0] = (genc_real)(-0.5 * total / B);
+}
+
+static inline void genc_kl_normal_backward(genc_real *dmean, genc_real *dlogvar, const genc_real *dout,
+                                    const genc_real *mean, const genc_real *logvar, int B, int D,
+                                    int acc_mean, int acc_logvar)
+{
+    genc_real k = dout[0] / (genc_real)B;
+    for (size_t i = 0; i < (size_t)B * D; i++) {
+        if (dmean) GENC_SET_OR_ADD(dmean[i], acc_mean, k * mean[i]);
+        if (dlogvar) GENC_SET_OR_ADD(dlogvar[i], acc_logvar, k * (GENC_EXP(logvar[i]) - 1) / 2);
+    }
+}
+
+#undef GENC_TARGET
+
+/* ---- shape ops ------------------------------------------------------------ */
+
+/* out (B, NA+NB) = [a (B,NA), b (B,NB)] */
+static inline void genc_concat_forward(genc_real *out, const genc_real *a, const genc_real *b, int B,
+                                int NA, int NB)
+{
+    for (int r = 0; r < B; r++) {
+        genc_real *row = out + (size_t)r * (NA + NB);
+        for (int i = 0; i < NA; i++) row[i] = a[(size_t)r * NA + i];
+        for (int i = 0; i < NB; i++) row[NA + i] = b[(size_t)r * NB + i];
+    }
+}
+
+static inline void genc_concat_backward(genc_real *da, genc_real *db, const genc_real *dout, int B, int NA,
+                                 int NB, int acc_a, int acc_b)
+{
+    for (int r = 0; r < B; r++) {
+        const genc_real *row = dout + (size_t)r * (NA + NB);
+        if (da)
+            for (int i = 0; i < NA; i++) GENC_SET_OR_ADD(da[(size_t)r * NA + i], acc_a, row[i]);
+        if (db)
+            for (int i = 0; i < NB; i++) GENC_SET_OR_ADD(db[(size_t)r * NB + i], acc_b, row[NA + i]);
+    }
+}
+
+/* out (B,N): row b is the one-hot code of labels[b]; a label outside 0..N-1 gives zeros. */
+static inline void genc_onehot_forward(genc_real *out, const genc_real *labels, int B, int N)
+{
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < N; k++)
+            out[(size_t)b * N + k] = (int)labels[b] == k ? 1 : 0;
+}
+
+#endif
