@@ -1,6 +1,6 @@
 /* compiler.h — the compiler's one internal header, a section per stage.
  *
- * The pipeline (main.c calls it a stage a line):
+ * The pipeline (pipeline.c calls it a stage a line):
  *   host.c   run the spec in a Lua sandbox        (dsl.c builds the graph as it runs)
  *   check.c  model-level validation
  *   fuse.c   fold activations into dense layers
@@ -299,7 +299,20 @@ typedef struct {
 /* Writes DIR/<model>.h and DIR/<model>.c. */
 void emit_program(const Program *p, const char *dir, EmitOptions opts);
 
-/* ---- stats (main.c) ------------------------------------------------------- */
+/* ---- pipeline.c: the stages in order ------------------------------------------ */
+
+typedef enum { DUMP_NONE, DUMP_GRAPH, DUMP_SCHEDULE, DUMP_PLAN } DumpStage;
+
+typedef struct {
+    int batch;             /* 0: the spec's */
+    const char *real;      /* "float" or "double" */
+    DumpStage dump;
+    bool stats;
+} CompileOptions;
+
+extern const SandboxLimits default_limits;
+/* Runs every stage up to emission; user errors exit with a message. */
+Program *compile_spec(const char *spec, CompileOptions options);
 void print_plan_stats(const Program *p, FILE *out);
 
 #endif

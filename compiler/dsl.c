@@ -804,7 +804,7 @@ static void read_step(lua_State *L, Model *m, int idx, int number, SrcLoc loc)
     if (!loss) dsl_error(L, loc, "step '%s': loss must be a tensor expression", s->name);
     s->loss = *loss;
     if (s->loss->batched || s->loss->dims.rank != 0)
-        dsl_error(L, s->loss->loc, "step '%s': the loss has shape %s; it must be a scalar (use mean or sum)", s->name,
+        dsl_error(L, loc, "step '%s': the loss has shape %s; it must be a scalar (use mean or sum)", s->name,
                   dims_str(s->loss->dims, s->loss->batched));
     lua_getfield(L, idx, "update");
     if (luaL_testudata(L, -1, NET)) {

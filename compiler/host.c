@@ -37,11 +37,12 @@ enum { HOOK_EVERY = 10000 };
 
 static void instruction_hook(lua_State *L, lua_Debug *ar)
 {
-    (void)ar;
     long *remaining = *(long **)lua_getextraspace(L);
     *remaining -= HOOK_EVERY;
-    if (*remaining < 0)
-        luaL_error(L, "the spec ran past its instruction budget (an endless loop?)");
+    if (*remaining >= 0) return;
+    lua_getinfo(L, "Sl", ar);
+    const char *src = ar->source[0] == '@' ? ar->source + 1 : ar->short_src;
+    luaL_error(L, "%s:%d: the spec ran past its instruction budget (an endless loop?)", src, ar->currentline);
 }
 
 static void open_sandbox_libraries(lua_State *L)
@@ -119,9 +120,11 @@ Model *run_spec(const char *path, SandboxLimits limits)
     lua_pushlightuserdata(L, model);
     int status = lua_pcall(L, 2, 1, 0);
     if (status != LUA_OK) {
-        const char *msg = lua_tostring(L, -1);
-        if (status == LUA_ERRMEM) msg = "the spec ran out of its memory budget (a runaway allocation?)";
-        fprintf(stderr, "%s\n", msg ? msg : "error in spec (no message)");
+        if (status == LUA_ERRMEM)
+            fprintf(stderr, "%s: the spec ran out of its memory budget of %zu MiB (a runaway allocation?)\n", path,
+                    limits.memory_limit >> 20);
+        else
+            fprintf(stderr, "%s\n", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error in spec (no message)");
         lua_close(L);
         free_all();
         exit(1);

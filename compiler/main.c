@@ -18,88 +18,6 @@ extern char **environ;
 #error "GENC_RUNTIME_DIR (the runtime's source folder) is set by CMake"
 #endif
 
-typedef enum { DUMP_NONE, DUMP_GRAPH, DUMP_SCHEDULE, DUMP_PLAN } DumpStage;
-
-typedef struct {
-    int batch;             /* 0: the spec's */
-    const char *real;      /* "float" or "double" */
-    DumpStage dump;
-    bool stats;
-} CompileOptions;
-
-static void dump_graph(const Model *m)
-{
-    for (int i = 0; i < m->nodes.len; i++) {
-        const Node *n = m->nodes.items[i];
-        if (n->fused_into) continue;
-        printf("%%%d = %s", n->id, op_info[n->op].name);
-        for (int k = 0; k < n->n_in; k++) printf(" %%%d", n->in[k]->id);
-        printf("  %s  %s:%d  %s\n", dims_str(n->dims, n->batched), n->loc.file, n->loc.line, n->what ? n->what : "");
-    }
-}
-
-static void dump_schedule(const Program *p)
-{
-    static const char *const kinds[] = {"forward", "seed", "backward", "output"};
-    for (int i = 0; i < p->functions.len; i++) {
-        const Function *f = p->functions.items[i];
-        printf("%s:\n", f->name);
-        for (int t = 0; t < f->n_ins; t++) {
-            const Instruction *ins = &f->ins[t];
-            printf("  %3d %-8s %-10s %%%d  reads", t, kinds[ins->kind], op_info[ins->node->op].name, ins->node->id);
-            for (int k = 0; k < ins->n_reads; k++) printf(" b%d", ins->reads[k]);
-            printf("  writes");
-            for (int k = 0; k < ins->n_writes; k++) printf(" b%d", ins->writes[k]);
-            printf("\n");
-        }
-    }
-}
-
-static void dump_plan(const Program *p)
-{
-    static const char *const homes[] = {"arena", "input", "output"};
-    for (int i = 0; i < p->functions.len; i++) {
-        const Function *f = p->functions.items[i];
-        printf("%s: arena %zu floats (%zu without reuse)\n", f->name, f->arena_size, f->arena_no_reuse);
-        for (int b = 0; b < f->n_buffers; b++) {
-            const Buffer *buf = &f->buffers[b];
-            if (buf->first < 0) continue;
-            printf("  b%-3d %-6s %s%%%-3d %8zu floats  live %3d..%-3d", b, homes[buf->home], buf->is_grad ? "d" : " ",
-                   buf->node->id, buf->size, buf->first, buf->last);
-            if (buf->home == BUF_ARENA) printf("  at %zu", buf->offset);
-            printf("\n");
-        }
-    }
-}
-
-void print_plan_stats(const Program *p, FILE *out)
-{
-    const Model *m = p->model;
-    fprintf(out, "%s: %d parameter tensors, %zu parameters; batch %d\n", m->name, m->params.len, m->n_params, m->batch);
-    for (int i = 0; i < p->functions.len; i++) {
-        const Function *f = p->functions.items[i];
-        fprintf(out, "  %-24s arena %9zu floats with reuse, %9zu without\n", f->name, f->arena_size, f->arena_no_reuse);
-    }
-    fprintf(out, "  arena: %zu floats (%.2f MiB) with reuse, %zu (%.2f MiB) without\n", p->arena_size,
-            p->arena_size * 4.0 / (1 << 20), p->arena_no_reuse, p->arena_no_reuse * 4.0 / (1 << 20));
-}
-
-/* The pipeline. Each stage is one file; --dump shows the result of one. */
-static Program *compile_spec(const char *spec, CompileOptions o)
-{
-    SandboxLimits limits = {.memory_limit = 256u << 20, .instruction_limit = 200000000};
-    Model *m = run_spec(spec, limits);         /* host.c + dsl.c */
-    if (o.batch) m->batch = o.batch;
-    check_model(m);                            /* check.c */
-    fuse_model(m);                             /* fuse.c */
-    if (o.dump == DUMP_GRAPH) dump_graph(m);
-    Program *p = build_program(m);             /* grad.c */
-    if (o.dump == DUMP_SCHEDULE) dump_schedule(p);
-    plan_program(p);                           /* plan.c */
-    if (o.dump == DUMP_PLAN) dump_plan(p);
-    return p;                                  /* emit.c, by the caller */
-}
-
 /* ---- command line ------------------------------------------------------------------ */
 
 static const char *const usage_main =
@@ -125,7 +43,7 @@ static const char *const usage_compile =
 
 static const char *const usage_train =
     "usage: genc train SPEC [--data DIR] [--epochs N | --steps N] [--seed S] [--out DIR]\n"
-    "                  [--resume] [--threads N] [--subset N] [--checkpoint-every N]\n"
+    "                  [--resume] [--subset N] [--checkpoint-every N]\n"
     "\n"
     "Compiles SPEC, builds its trainer with the system C compiler (CC, default cc) and runs it.\n"
     "  --data DIR      IDX files train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz]\n"
@@ -134,7 +52,6 @@ static const char *const usage_train =
     "  --seed S        seed for initialisation, shuffling and noise (default 1)\n"
     "  --out DIR       checkpoint.safetensors, log.csv, samples.png go here (default runs/<model>)\n"
     "  --resume        continue from DIR/checkpoint.safetensors exactly where it stopped\n"
-    "  --threads N     BLAS threads (default: all cores)\n"
     "  --subset N      train on the first N images only\n";
 
 static const char *const usage_sample =
@@ -255,7 +172,7 @@ static int cmd_train(int argc, char **argv)
         if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) out = argv[i + 1];
     /* The spec's model name decides the default folder: peek at it first. */
     if (!out) {
-        Model *m = run_spec(spec, (SandboxLimits){256u << 20, 200000000});
+        Model *m = run_spec(spec, default_limits);
         out = xprintf("runs/%s", m->name);
     }
     const char *exe = build_trainer(spec, xprintf("%s/build", out));

@@ -58,13 +58,97 @@ static inline genc_real genc_activation_slope(int act, genc_real y, genc_real al
     }
 }
 
+/* ---- matrix products ---------------------------------------------------------- */
+
+/* C (M,N) = [C +] op(A) · op(B), row-major; op(A) is (M,K), stored (K,M) when
+ * trans_a; op(B) is (K,N), stored (N,K) when trans_b.
+ *
+ * Large products go to BLAS. Small ones (M·N·K up to 10⁶, where OpenBLAS
+ * switches to kernels of which some call malloc on every call) run here: a
+ * packed, register-tiled product whose panels live on the stack, so a
+ * training step never touches the heap. */
+enum { GENC_GEMM_MR = 4, GENC_GEMM_NR = 16, GENC_GEMM_KC = 256 };
+#define GENC_SMALL_GEMM 1000000.0
+
+#if defined(__GNUC__)
+typedef genc_real genc_gemm_row __attribute__((vector_size(GENC_GEMM_NR * sizeof(genc_real))));
+#endif
+
+/* c (MR,NR) = a_panel (kc,MR) · b_panel (kc,NR) */
+static inline void genc_gemm_tile(genc_real c[GENC_GEMM_MR][GENC_GEMM_NR], const genc_real *a,
+                                  const genc_real *b, int kc)
+{
+#if defined(__GNUC__)
+    genc_gemm_row c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, row;
+    for (int k = 0; k < kc; k++, a += GENC_GEMM_MR, b += GENC_GEMM_NR) {
+        __builtin_memcpy(&row, b, sizeof row);
+        c0 += a[0] * row;
+        c1 += a[1] * row;
+        c2 += a[2] * row;
+        c3 += a[3] * row;
+    }
+    __builtin_memcpy(c[0], &c0, sizeof c0);
+    __builtin_memcpy(c[1], &c1, sizeof c1);
+    __builtin_memcpy(c[2], &c2, sizeof c2);
+    __builtin_memcpy(c[3], &c3, sizeof c3);
+#else
+    for (int r = 0; r < GENC_GEMM_MR; r++)
+        for (int j = 0; j < GENC_GEMM_NR; j++) c[r][j] = 0;
+    for (int k = 0; k < kc; k++, a += GENC_GEMM_MR, b += GENC_GEMM_NR)
+        for (int r = 0; r < GENC_GEMM_MR; r++)
+            for (int j = 0; j < GENC_GEMM_NR; j++) c[r][j] += a[r] * b[j];
+#endif
+}
+
+static inline void genc_gemm_small(int trans_a, int trans_b, int M, int N, int K, const genc_real *A, int lda,
+                                   const genc_real *B, int ldb, int acc, genc_real *C, int ldc)
+{
+    genc_real b_panel[GENC_GEMM_KC * GENC_GEMM_NR], a_panel[GENC_GEMM_KC * GENC_GEMM_MR];
+    genc_real tile[GENC_GEMM_MR][GENC_GEMM_NR];
+    for (int j0 = 0; j0 < N; j0 += GENC_GEMM_NR) {
+        int nr = N - j0 < GENC_GEMM_NR ? N - j0 : GENC_GEMM_NR;
+        for (int k0 = 0; k0 < K; k0 += GENC_GEMM_KC) {
+            int kc = K - k0 < GENC_GEMM_KC ? K - k0 : GENC_GEMM_KC;
+            for (int k = 0; k < kc; k++)
+                for (int j = 0; j < GENC_GEMM_NR; j++)
+                    b_panel[k * GENC_GEMM_NR + j] = j >= nr    ? 0
+                                                    : trans_b ? B[(size_t)(j0 + j) * ldb + k0 + k]
+                                                              : B[(size_t)(k0 + k) * ldb + j0 + j];
+            for (int i0 = 0; i0 < M; i0 += GENC_GEMM_MR) {
+                int mr = M - i0 < GENC_GEMM_MR ? M - i0 : GENC_GEMM_MR;
+                for (int k = 0; k < kc; k++)
+                    for (int r = 0; r < GENC_GEMM_MR; r++)
+                        a_panel[k * GENC_GEMM_MR + r] = r >= mr    ? 0
+                                                        : trans_a ? A[(size_t)(k0 + k) * lda + i0 + r]
+                                                                  : A[(size_t)(i0 + r) * lda + k0 + k];
+                genc_gemm_tile(tile, a_panel, b_panel, kc);
+                int keep = acc || k0 > 0;
+                for (int r = 0; r < mr; r++) {
+                    genc_real *row = C + (size_t)(i0 + r) * ldc + j0;
+                    for (int j = 0; j < nr; j++) row[j] = (keep ? row[j] : 0) + tile[r][j];
+                }
+            }
+        }
+    }
+}
+
+static inline void genc_gemm(int trans_a, int trans_b, int M, int N, int K, const genc_real *A, int lda,
+                             const genc_real *B, int ldb, int acc, genc_real *C, int ldc)
+{
+    if ((double)M * N * K <= GENC_SMALL_GEMM)
+        genc_gemm_small(trans_a, trans_b, M, N, K, A, lda, B, ldb, acc, C, ldc);
+    else
+        GENC_GEMM(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K,
+                  1, A, lda, B, ldb, acc ? 1 : 0, C, ldc);
+}
+
 /* ---- dense: out = act(inp · weightᵀ + bias) ---------------------------- */
 
 static inline void genc_dense_forward(genc_real *out, const genc_real *inp, const genc_real *weight,
                                const genc_real *bias, int B, int C, int OC, int act, genc_real alpha)
 {
     /* out (B,OC), inp (B,C), weight (OC,C), bias (OC) */
-    GENC_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, B, OC, C, 1, inp, C, weight, C, 0, out, OC);
+    genc_gemm(0, 1, B, OC, C, inp, C, weight, C, 0, out, OC);
     for (int b = 0; b < B; b++) {
         genc_real *row = out + (size_t)b * OC;
         for (int o = 0; o < OC; o++)
@@ -83,8 +167,7 @@ static inline void genc_dense_backward(genc_real *dinp, genc_real *dweight, genc
         for (size_t i = 0; i < (size_t)B * OC; i++)
             dout[i] *= genc_activation_slope(act, out[i], alpha);
     if (dweight)
-        GENC_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, B, 1, dout, OC, inp, C,
-                  acc_param ? 1 : 0, dweight, C);
+        genc_gemm(1, 0, OC, C, B, dout, OC, inp, C, acc_param, dweight, C);
     if (dbias) {
         for (int o = 0; o < OC; o++)
             if (!acc_param) dbias[o] = 0;
@@ -93,8 +176,7 @@ static inline void genc_dense_backward(genc_real *dinp, genc_real *dweight, genc
                 dbias[o] += dout[(size_t)b * OC + o];
     }
     if (dinp)
-        GENC_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, C, OC, 1, dout, OC, weight, C,
-                  acc_inp ? 1 : 0, dinp, C);
+        genc_gemm(0, 0, B, C, OC, dout, OC, weight, C, acc_inp, dinp, C);
 }
 
 /* ---- activations --------------------------------------------------------- */

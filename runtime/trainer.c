@@ -80,6 +80,8 @@ GencTrainer *genc_trainer_new(const GencModel *m, const GencDataset *data, uint6
             return NULL;
         }
     }
+    /* OpenBLAS's threaded driver allocates on every call; steps must not. */
+    openblas_set_num_threads(1);
     GencTrainer *t = calloc(1, sizeof *t);
     if (!t) return genc_fail(err, "out of memory"), NULL;
     t->model = m;
@@ -205,7 +207,7 @@ const GencFunction *genc_model_function(const GencModel *m, const char *name)
 typedef struct {
     const char *data_dir, *out_dir, *weights, *output;
     long steps;
-    int epochs, threads, subset, samples;
+    int epochs, subset, samples;
     long checkpoint_every;
     uint64_t seed;
     bool resume;
@@ -218,7 +220,7 @@ static void usage(const GencModel *m, FILE *out)
 {
     fprintf(out,
             "usage: %s_train [train] [--data DIR] [--epochs N | --steps N] [--seed S] [--out DIR]\n"
-            "                [--resume] [--threads N] [--subset N] [--checkpoint-every N]\n"
+            "                [--resume] [--subset N] [--checkpoint-every N]\n"
             "       %s_train sample --weights FILE [-n N] [--seed S] -o GRID.png\n"
             "\n"
             "  --data DIR      IDX data folder (default /usr/share/datasets/fashion-mnist)\n"
@@ -226,7 +228,6 @@ static void usage(const GencModel *m, FILE *out)
             "  --seed S        seed of initialisation, shuffle and noise (default 1)\n"
             "  --out DIR       output folder (default runs/%s)\n"
             "  --resume        continue DIR/checkpoint.safetensors exactly\n"
-            "  --threads N     BLAS threads (default: all cores)\n"
             "  --subset N      use the first N images only\n"
             "  --checkpoint-every N  also checkpoint every N iterations (default: each epoch)\n",
             m->name, m->name, m->name);
@@ -269,9 +270,6 @@ static int parse_options(const GencModel *m, int argc, char **argv, Options *o, 
         } else if (strcmp(a, "--epochs") == 0) {
             if (!parse_long(v, 1, 1 << 20, &n)) return bad_option(m, "--epochs needs a positive integer", NULL);
             o->epochs = (int)n, i++;
-        } else if (strcmp(a, "--threads") == 0) {
-            if (!parse_long(v, 1, 1024, &n)) return bad_option(m, "--threads needs a positive integer", NULL);
-            o->threads = (int)n, i++;
         } else if (strcmp(a, "--subset") == 0) {
             if (!parse_long(v, 1, 1 << 30, &n)) return bad_option(m, "--subset needs a positive integer", NULL);
             o->subset = (int)n, i++;
@@ -430,7 +428,6 @@ static int run_training(const GencModel *m, Options *o)
         fprintf(stderr, "%s_train: %s\n", m->name, err.msg);
         goto done;
     }
-    if (o->threads) openblas_set_num_threads(o->threads);
     long per_epoch = data.n / m->batch;
     long total = o->steps ? o->steps : (long)(o->epochs ? o->epochs : 1) * per_epoch;
     if (t->iteration >= total) {

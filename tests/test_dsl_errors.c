@@ -1,0 +1,150 @@
+/* test_dsl_errors.c — the genc command on broken specs and sandbox escapes.
+ * Each spec under tests/specs/ says on its first line (`-- expect: ...`) the
+ * message genc must print; genc must exit 1 and write nothing. Also: a
+ * bytecode spec is refused, and bad command lines get usage errors. */
+#define _DEFAULT_SOURCE
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+typedef struct {
+    int status;
+    char err[8192], out[8192];
+} Result;
+
+static void read_into(const char *path, char *buf, size_t n)
+{
+    FILE *f = fopen(path, "r");
+    size_t len = f ? fread(buf, 1, n - 1, f) : 0;
+    buf[len] = 0;
+    if (f) fclose(f);
+}
+
+/* Runs genc with args from the source folder, capturing stdout and stderr. */
+static Result run_genc(const char *const *args)
+{
+    Result r;
+    ck_assert_int_eq(chdir(GENC_SOURCE_DIR), 0);
+    char *argv[32];
+    int n = 0;
+    argv[n++] = GENC_EXE;
+    for (; *args; args++) argv[n++] = (char *)*args;
+    argv[n] = NULL;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/tmp/genc-test-out", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&fa, 2, "/tmp/genc-test-err", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    pid_t pid;
+    ck_assert_int_eq(posix_spawn(&pid, GENC_EXE, &fa, NULL, argv, environ), 0);
+    int status;
+    waitpid(pid, &status, 0);
+    posix_spawn_file_actions_destroy(&fa);
+    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    read_into("/tmp/genc-test-err", r.err, sizeof r.err);
+    read_into("/tmp/genc-test-out", r.out, sizeof r.out);
+    return r;
+}
+
+static char **specs;
+static int n_specs;
+
+static void list_specs(void)
+{
+    DIR *d = opendir(GENC_SOURCE_DIR "/tests/specs");
+    struct dirent *e;
+    specs = calloc(64, sizeof(char *));
+    while (d && (e = readdir(d)) && n_specs < 64)
+        if (strstr(e->d_name, ".lua")) specs[n_specs++] = strdup(e->d_name);
+    if (d) closedir(d);
+}
+
+START_TEST(broken_spec_fails_with_its_message)
+{
+    char path[512], expect[512];
+    snprintf(path, sizeof path, "tests/specs/%s", specs[_i]);
+    ck_assert_int_eq(chdir(GENC_SOURCE_DIR), 0);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(expect, sizeof expect, f));
+    fclose(f);
+    ck_assert_msg(strncmp(expect, "-- expect: ", 11) == 0, "%s: first line must be -- expect: MESSAGE", path);
+    char *want = expect + 11;
+    want[strcspn(want, "\n")] = 0;
+
+    const char *out_dir = "/tmp/genc-test-never-written";
+    char *rm[] = {"rm", "-rf", (char *)out_dir, NULL};
+    pid_t pid;
+    posix_spawnp(&pid, "rm", NULL, NULL, rm, environ);
+    waitpid(pid, NULL, 0);
+    Result r = run_genc((const char *[]){"compile", path, "-o", out_dir, NULL});
+    ck_assert_msg(r.status == 1, "%s: exit status %d, expected 1; stderr: %s", path, r.status, r.err);
+    ck_assert_msg(strstr(r.err, want) != NULL, "%s: expected the message\n  %s\ngot\n  %s", path, want, r.err);
+    struct stat st;
+    ck_assert_msg(stat(out_dir, &st) != 0, "%s: a failed compile wrote %s", path, out_dir);
+}
+END_TEST
+
+START_TEST(bytecode_is_refused)
+{
+    const char *path = "/tmp/genc-test-bytecode.lua";
+    FILE *f = fopen(path, "wb");
+    fputs("\x1bLua\x54\x00garbage", f);
+    fclose(f);
+    Result r = run_genc((const char *[]){"compile", path, NULL});
+    ck_assert_int_eq(r.status, 1);
+    ck_assert_msg(strstr(r.err, "attempt to load a binary chunk") != NULL, "got: %s", r.err);
+}
+END_TEST
+
+START_TEST(command_line_errors)
+{
+    Result r = run_genc((const char *[]){NULL});
+    ck_assert_int_eq(r.status, 2);
+    ck_assert(strstr(r.out, "usage: genc COMMAND") != NULL);
+    r = run_genc((const char *[]){"--help", NULL});
+    ck_assert_int_eq(r.status, 0);
+    ck_assert(strstr(r.out, "commands:") != NULL);
+    r = run_genc((const char *[]){"compile", "--help", NULL});
+    ck_assert_int_eq(r.status, 0);
+    ck_assert(strstr(r.out, "--dump=STAGE") != NULL);
+    r = run_genc((const char *[]){"frobnicate", NULL});
+    ck_assert_int_eq(r.status, 2);
+    ck_assert(strstr(r.err, "unknown command 'frobnicate'") != NULL);
+    r = run_genc((const char *[]){"compile", "models/mlp_gan.lua", "--batch", "x", NULL});
+    ck_assert_int_eq(r.status, 2);
+    ck_assert(strstr(r.err, "--batch needs a positive integer") != NULL);
+    r = run_genc((const char *[]){"compile", "no/such/spec.lua", NULL});
+    ck_assert_int_eq(r.status, 1);
+    ck_assert_msg(strstr(r.err, "cannot open spec no/such/spec.lua") != NULL, "got: %s", r.err);
+    r = run_genc((const char *[]){"compile", "models/mlp_gan.lua", "--dump=nothing", NULL});
+    ck_assert_int_eq(r.status, 2);
+    ck_assert(strstr(r.err, "unknown stage 'nothing'") != NULL);
+}
+END_TEST
+
+int main(void)
+{
+    list_specs();
+    Suite *s = suite_create("dsl errors");
+    TCase *tc = tcase_create("specs");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, broken_spec_fails_with_its_message, 0, n_specs);
+    tcase_add_test(tc, bytecode_is_refused);
+    tcase_add_test(tc, command_line_errors);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed || n_specs < 15 ? 1 : 0;
+}

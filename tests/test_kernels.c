@@ -1,0 +1,267 @@
+/* test_kernels.c — every op's backward kernel against central finite
+ * differences, in double precision, on small random shapes.
+ *
+ * For an op f, L(x) = Σ r·f(x) for a fixed random r; the backward kernel run
+ * with dout = r must give dL/dx. Each op is also run in accumulate mode, which
+ * must add exactly the same gradient onto what was there. Inputs of kinked ops
+ * (ReLU at 0) are drawn away from the kink on purpose. */
+#define GENC_DOUBLE
+#include "../runtime/genc_kernels.h"
+
+#include <check.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { MAX_IN = 3, B = 3, C = 4, OC = 5 };
+
+typedef struct OpCase OpCase;
+struct OpCase {
+    const char *name;
+    int n_in;
+    size_t in_size[MAX_IN];
+    size_t out_size;
+    double lo[MAX_IN], hi[MAX_IN];  /* input ranges */
+    bool avoid_zero;                /* keep |x| >= 0.1: kinks at 0 */
+    int param;                      /* op-specific: activation, or const-target flag */
+    void (*forward)(const OpCase *c, double *out, double **in);
+    /* acc: 0 sets the input gradients, 1 adds */
+    void (*backward)(const OpCase *c, double **din, double *dout, const double *out, double **in, int acc);
+};
+
+/* ---- one adapter per op --------------------------------------------------------- */
+
+static void dense_f(const OpCase *c, double *out, double **in) { genc_dense_forward(out, in[0], in[1], in[2], B, C, OC, c->param, 0.2); }
+static void dense_b(const OpCase *c, double **din, double *dout, const double *out, double **in, int acc)
+{
+    genc_dense_backward(din[0], din[1], din[2], dout, out, in[0], in[1], B, C, OC, c->param, 0.2, acc, acc);
+}
+static void act_f(const OpCase *c, double *out, double **in) { genc_activation_forward(out, in[0], B * C, c->param, 0.2); }
+static void act_b(const OpCase *c, double **din, double *dout, const double *out, double **in, int acc)
+{
+    (void)in;
+    genc_activation_backward(din[0], dout, out, B * C, c->param, 0.2, acc);
+}
+static void add_f(const OpCase *c, double *out, double **in) { (void)c; genc_add_forward(out, in[0], in[1], B * C); }
+static void add_b(const OpCase *c, double **din, double *dout, const double *out, double **in, int acc)
+{
+    (void)c, (void)out, (void)in;
+    genc_add_backward(din[0], din[1], dout, B * C, acc, acc);
+}
+static void sub_f(const OpCase *c, double *out, double **in) { (void)c; genc_sub_forward(out, in[0], in[1], B * C); }
+static void sub_b(const OpCase *c, double **din, double *dout, const double *out, double **in, int acc)
+{
+    (void)c, (void)out, (void)in;
+    genc_sub_backward(din[0], din[1], dout, B * C, acc, acc);
+}
+static void mul_f(const OpCase *c, double *out, double **in) { (void)c; genc_mul_forward(out, in[0], in[1], B * C); }
+static void mul_b(const OpCase *c, double **din, double *dout, const double *out, double **in, int acc)
+{
+    (void)c, (void)out;
+    genc_mul_backward(din[0], din[1], dout, in[0], in[1], B * C, acc, acc);
+}
+static void div_f(const OpCase *c, double *out, double **in) { (void)c; genc_div_forward(out, in[0], in[1], B * C); }
+static void div_b(const OpCase *c, double **din, double *dout, const double *out, double **in, int acc)
+{
+    (void)c, (void)out;
+    genc_div_backward(din[0], din[1], dout, in[0], in[1], B * C, acc, acc);
+}
+static void affine_f(const OpCase *c, double *out, double **in) { (void)c; genc_affine_forward(out, in[0], B * C, -1.5, 0.25); }
+static void affine_b(const OpCase *c, double **din, double *dout, const double *out, double **in, int acc)
+{
+    (void)c, (void)out, (void)in;
+    genc_affine_backward(din[0], dout, B * C, -1.5, acc);
+}
+static void recip_f(const OpCase *c, double *out, double **in) { (void)c; genc_reciprocal_forward(out, in[0], B * C, 2.5); }
+static void recip_b(const OpCase *c, double **din, double *dout, const double *out, double **in, int acc)
+{
+    (void)c;
+    genc_reciprocal_backward(din[0], dout, out, in[0], B * C, acc);
+}
+static void exp_f(const OpCase *c, double *out, double **in) { (void)c; genc_exp_forward(out, in[0], B * C); }
+static void exp_b(const OpCase *c, double **din, double *dout, const double *out, double **in, int acc)
+{
+    (void)c, (void)in;
+    genc_exp_backward(din[0], dout, out, B * C, acc);
+}
+static void log_f(const OpCase *c, double *out, double **in) { (void)c; genc_log_forward(out, in[0], B * C); }
+static void log_b(const OpCase *c, double **din, double *dout, const double *out, double **in, int acc)
+{
+    (void)c, (void)out;
+    genc_log_backward(din[0], dout, in[0], B * C, acc);
+}
+static void sum_f(const OpCase *c, double *out, double **in) { (void)c; genc_sum_forward(out, in[0], B * C, 0.125); }
+static void sum_b(const OpCase *c, double **din, double *dout, const double *out, double **in, int acc)
+{
+    (void)c, (void)out, (void)in;
+    genc_sum_backward(din[0], dout, B * C, 0.125, acc);
+}
+
+/* Losses: param 1 compares against the constant 0.3 instead of a tensor. */
+#define LOSS_ADAPTERS(op)                                                                                       \
+    static void op##_f(const OpCase *c, double *out, double **in)                                               \
+    {                                                                                                           \
+        genc_##op##_forward(out, in[0], c->param ? NULL : in[1], 0.3, B * C);                                   \
+    }                                                                                                           \
+    static void op##_b(const OpCase *c, double **din, double *dout, const double *out, double **in, int acc)     \
+    {                                                                                                           \
+        (void)out;                                                                                              \
+        genc_##op##_backward(din[0], c->param ? NULL : din[1], dout, in[0], c->param ? NULL : in[1], 0.3, B * C, \
+                             acc, acc);                                                                         \
+    }
+LOSS_ADAPTERS(mse)
+LOSS_ADAPTERS(bce)
+LOSS_ADAPTERS(bce_logits)
+
+static void kl_f(const OpCase *c, double *out, double **in) { (void)c; genc_kl_normal_forward(out, in[0], in[1], B, C); }
+static void kl_b(const OpCase *c, double **din, double *dout, const double *out, double **in, int acc)
+{
+    (void)c, (void)out;
+    genc_kl_normal_backward(din[0], din[1], dout, in[0], in[1], B, C, acc, acc);
+}
+static void concat_f(const OpCase *c, double *out, double **in) { (void)c; genc_concat_forward(out, in[0], in[1], B, C, OC); }
+static void concat_b(const OpCase *c, double **din, double *dout, const double *out, double **in, int acc)
+{
+    (void)c, (void)out, (void)in;
+    genc_concat_backward(din[0], din[1], dout, B, C, OC, acc, acc);
+}
+
+#define DENSE_CASE(label, act) \
+    {label, 3, {B * C, OC * C, OC}, B * OC, {-1, -1, -1}, {1, 1, 1}, true, act, dense_f, dense_b}
+#define ACT_CASE(label, act) {label, 1, {B * C}, B * C, {-2}, {2}, true, act, act_f, act_b}
+#define BIN_CASE(label, f, b, lo1, hi1) {label, 2, {B * C, B * C}, B * C, {-2, lo1}, {2, hi1}, false, 0, f, b}
+#define UN_CASE(label, f, b, lo, hi) {label, 1, {B * C}, B * C, {lo}, {hi}, false, 0, f, b}
+#define LOSS_CASE(label, f, b, lo, hi, tlo, thi, constant) \
+    {label, constant ? 1 : 2, {B * C, B * C}, 1, {lo, tlo}, {hi, thi}, false, constant, f, b}
+
+static const OpCase cases[] = {
+    DENSE_CASE("dense", GENC_ACT_IDENTITY),
+    DENSE_CASE("dense+relu", GENC_ACT_RELU),
+    DENSE_CASE("dense+leaky_relu", GENC_ACT_LEAKY_RELU),
+    DENSE_CASE("dense+sigmoid", GENC_ACT_SIGMOID),
+    DENSE_CASE("dense+tanh", GENC_ACT_TANH),
+    ACT_CASE("relu", GENC_ACT_RELU),
+    ACT_CASE("leaky_relu", GENC_ACT_LEAKY_RELU),
+    ACT_CASE("sigmoid", GENC_ACT_SIGMOID),
+    ACT_CASE("tanh", GENC_ACT_TANH),
+    BIN_CASE("add", add_f, add_b, -2, 2),
+    BIN_CASE("sub", sub_f, sub_b, -2, 2),
+    BIN_CASE("mul", mul_f, mul_b, -2, 2),
+    BIN_CASE("div", div_f, div_b, 0.5, 2),
+    UN_CASE("affine", affine_f, affine_b, -2, 2),
+    UN_CASE("reciprocal", recip_f, recip_b, 0.5, 2),
+    UN_CASE("exp", exp_f, exp_b, -2, 2),
+    UN_CASE("log", log_f, log_b, 0.2, 3),
+    UN_CASE("sum", sum_f, sum_b, -2, 2),
+    LOSS_CASE("mse", mse_f, mse_b, -1, 1, -1, 1, 0),
+    LOSS_CASE("mse, constant target", mse_f, mse_b, -1, 1, 0, 0, 1),
+    LOSS_CASE("bce", bce_f, bce_b, 0.05, 0.95, 0, 1, 0),
+    LOSS_CASE("bce, constant target", bce_f, bce_b, 0.05, 0.95, 0, 0, 1),
+    LOSS_CASE("bce_logits", bce_logits_f, bce_logits_b, -3, 3, 0, 1, 0),
+    LOSS_CASE("bce_logits, constant target", bce_logits_f, bce_logits_b, -3, 3, 0, 0, 1),
+    {"kl_normal", 2, {B * C, B * C}, 1, {-1, -1}, {1, 1}, false, 0, kl_f, kl_b},
+    {"concat", 2, {B * C, B * OC}, B * (C + OC), {-1, -1}, {1, 1}, false, 0, concat_f, concat_b},
+};
+enum { N_CASES = sizeof cases / sizeof cases[0] };
+
+static double uniform(double lo, double hi) { return lo + (hi - lo) * (rand() / (RAND_MAX + 1.0)); }
+
+static double loss_of(const OpCase *c, double **in, const double *r, double *out)
+{
+    c->forward(c, out, in);
+    double total = 0;
+    for (size_t i = 0; i < c->out_size; i++) total += r[i] * out[i];
+    return total;
+}
+
+START_TEST(op_gradient)
+{
+    const OpCase *c = &cases[_i];
+    srand(1234 + _i);
+    double *in[MAX_IN] = {0}, *din[MAX_IN] = {0}, *din_acc[MAX_IN] = {0};
+    for (int k = 0; k < c->n_in; k++) {
+        in[k] = malloc(c->in_size[k] * sizeof(double));
+        din[k] = malloc(c->in_size[k] * sizeof(double));
+        din_acc[k] = malloc(c->in_size[k] * sizeof(double));
+        for (size_t i = 0; i < c->in_size[k]; i++) {
+            double x = uniform(c->lo[k], c->hi[k]);
+            if (c->avoid_zero && x > -0.1 && x < 0.1) x = x < 0 ? x - 0.1 : x + 0.1;
+            in[k][i] = x;
+            din[k][i] = 1e30; /* set mode must overwrite this */
+            din_acc[k][i] = 0.75;
+        }
+    }
+    double *out = malloc(c->out_size * sizeof(double)), *r = malloc(c->out_size * sizeof(double));
+    double *dout = malloc(c->out_size * sizeof(double)), *scratch = malloc(c->out_size * sizeof(double));
+    for (size_t i = 0; i < c->out_size; i++) r[i] = uniform(-1, 1);
+
+    loss_of(c, in, r, out);
+    memcpy(dout, r, c->out_size * sizeof(double)); /* backward may scale dout in place */
+    c->backward(c, din, dout, out, in, 0);
+    memcpy(dout, r, c->out_size * sizeof(double));
+    c->backward(c, din_acc, dout, out, in, 1);
+
+    const double h = 1e-6;
+    for (int k = 0; k < c->n_in; k++)
+        for (size_t i = 0; i < c->in_size[k]; i++) {
+            double saved = in[k][i];
+            in[k][i] = saved + h;
+            double up = loss_of(c, in, r, scratch);
+            in[k][i] = saved - h;
+            double down = loss_of(c, in, r, scratch);
+            in[k][i] = saved;
+            double numeric = (up - down) / (2 * h);
+            ck_assert_msg(fabs(din[k][i] - numeric) <= 1e-6 * (1 + fabs(numeric)),
+                          "%s: d input %d [%zu]: backward %.10g, central difference %.10g", c->name, k, i, din[k][i],
+                          numeric);
+            ck_assert_msg(fabs(din_acc[k][i] - 0.75 - din[k][i]) <= 1e-12 * (1 + fabs(din[k][i])),
+                          "%s: accumulate mode added %.10g, set mode gave %.10g", c->name, din_acc[k][i] - 0.75,
+                          din[k][i]);
+        }
+    for (int k = 0; k < c->n_in; k++) free(in[k]), free(din[k]), free(din_acc[k]);
+    free(out), free(r), free(dout), free(scratch);
+}
+END_TEST
+
+START_TEST(onehot_marks_the_label)
+{
+    double labels[3] = {2, 0, 7}, out[3 * 4];
+    genc_onehot_forward(out, labels, 3, 4);
+    double expect[12] = {0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0}; /* 7 is out of range: all zero */
+    for (int i = 0; i < 12; i++) ck_assert_double_eq(out[i], expect[i]);
+}
+END_TEST
+
+START_TEST(bce_logits_is_stable_for_large_logits)
+{
+    double x[2] = {80, -80}, out;
+    genc_bce_logits_forward(&out, x, NULL, 1, 2);
+    ck_assert(isfinite(out));
+    ck_assert_double_eq_tol(out, 40.0, 1e-9); /* (0 + 80) / 2 */
+}
+END_TEST
+
+START_TEST(activations_match_their_definitions)
+{
+    ck_assert_double_eq(genc_activate(GENC_ACT_RELU, -2, 0), 0);
+    ck_assert_double_eq(genc_activate(GENC_ACT_LEAKY_RELU, -2, 0.2), -0.4);
+    ck_assert_double_eq_tol(genc_activate(GENC_ACT_SIGMOID, 0.5, 0), 1 / (1 + exp(-0.5)), 1e-15);
+    ck_assert_double_eq_tol(genc_activate(GENC_ACT_TANH, 0.5, 0), tanh(0.5), 1e-15);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("kernels");
+    TCase *tc = tcase_create("gradients");
+    tcase_add_loop_test(tc, op_gradient, 0, N_CASES);
+    tcase_add_test(tc, onehot_marks_the_label);
+    tcase_add_test(tc, bce_logits_is_stable_for_large_logits);
+    tcase_add_test(tc, activations_match_their_definitions);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,67 @@
+/* test_plan.c — the memory plan of every function of every model, checked
+ * by replaying liveness from the instruction list: no two buffers that are
+ * live at the same time may share memory. The checker itself is shown to
+ * catch a broken plan. */
+#include <check.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "compiler.h"
+
+static const char *const models[] = {"models/mlp_gan.lua", "models/vae.lua", "models/autoencoder.lua"};
+enum { N_MODELS = sizeof models / sizeof models[0] };
+
+static Program *compile(const char *spec)
+{
+    ck_assert_int_eq(chdir(GENC_SOURCE_DIR), 0);
+    return compile_spec(spec, (CompileOptions){.real = "float"});
+}
+
+START_TEST(plans_have_no_overlapping_live_buffers)
+{
+    Program *p = compile(models[_i]);
+    for (int i = 0; i < p->functions.len; i++) {
+        const Function *f = p->functions.items[i];
+        ck_assert_msg(verify_plan(f, stderr) == 0, "%s: %s has overlapping buffers", models[_i], f->name);
+        ck_assert_msg(f->arena_size <= p->arena_size, "%s: %s needs more than the model's arena", models[_i], f->name);
+        ck_assert(f->arena_size <= f->arena_no_reuse);
+    }
+    ck_assert_msg(p->arena_size < p->arena_no_reuse, "%s: the plan reuses no memory", models[_i]);
+}
+END_TEST
+
+START_TEST(checker_catches_a_broken_plan)
+{
+    Program *p = compile("models/mlp_gan.lua");
+    Function *f = p->functions.items[0];
+    /* Move the buffer of the first instruction's output onto its input's. */
+    const Instruction *first = &f->ins[0];
+    Buffer *out = &f->buffers[first->writes[0]];
+    int moved = 0;
+    for (int t = 1; t < f->n_ins && !moved; t++)
+        for (int k = 0; k < f->ins[t].n_reads; k++) {
+            Buffer *b = &f->buffers[f->ins[t].reads[k]];
+            if (b != out && b->home == BUF_ARENA && b->first <= out->last) {
+                b->offset = out->offset;
+                moved = 1;
+                break;
+            }
+        }
+    ck_assert(moved);
+    ck_assert_int_gt(verify_plan(f, NULL), 0);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("plan");
+    TCase *tc = tcase_create("liveness");
+    tcase_add_loop_test(tc, plans_have_no_overlapping_live_buffers, 0, N_MODELS);
+    tcase_add_test(tc, checker_catches_a_broken_plan);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
