@@ -13,12 +13,15 @@
 #include <string.h>
 
 #include "autoencoder.h"
+#include "every_op.h"
 #include "mlp_gan.h"
 #include "vae.h"
 
 typedef void (*StepFn)(const double *params, double *grads, double *arena, const double *const *inputs, double *loss);
 
 enum { MAX_INPUTS = 4, CHECKED = 150 };
+
+typedef enum { NOISE, IMAGE, LABEL, POSITIVE } InputKind;
 
 typedef struct {
     const char *name;
@@ -27,18 +30,23 @@ typedef struct {
     size_t update_lo, update_hi;      /* the parameter range the step updates */
     int n_inputs;
     size_t input_size[MAX_INPUTS];
-    bool input_is_image[MAX_INPUTS];
+    InputKind input_kind[MAX_INPUTS];
 } StepCase;
 
 /* Parameters are laid out net by net in the order the spec defines them. */
 static const StepCase cases[] = {
     {"mlp_gan d", mlp_gan_step_d, MLP_GAN_PARAMS, MLP_GAN_ARENA, MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, MLP_GAN_PARAMS,
-     2, {3 * 784, 3 * 100}, {true, false}},
+     2, {3 * 784, 3 * 100}, {IMAGE, NOISE}},
     {"mlp_gan g", mlp_gan_step_g, MLP_GAN_PARAMS, MLP_GAN_ARENA, 0, MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT,
-     1, {3 * 100}, {false}},
-    {"vae elbo", vae_step_elbo, VAE_PARAMS, VAE_ARENA, 0, VAE_PARAMS, 2, {3 * 784, 3 * 20}, {true, false}},
+     1, {3 * 100}, {NOISE}},
+    {"vae elbo", vae_step_elbo, VAE_PARAMS, VAE_ARENA, 0, VAE_PARAMS, 2, {3 * 784, 3 * 20}, {IMAGE, NOISE}},
     {"autoencoder", autoencoder_step_reconstruct, AUTOENCODER_PARAMS, AUTOENCODER_ARENA, 0, AUTOENCODER_PARAMS,
-     1, {3 * 784}, {true}},
+     1, {3 * 784}, {IMAGE}},
+    /* inputs: labels, z, u (u feeds a log: positive) */
+    {"every_op a", every_op_step_a, EVERY_OP_PARAMS, EVERY_OP_ARENA, EVERY_OP_DISC_DENSE1_WEIGHT, EVERY_OP_PARAMS,
+     3, {3, 3 * 4, 3 * 12}, {LABEL, NOISE, POSITIVE}},
+    {"every_op b", every_op_step_b, EVERY_OP_PARAMS, EVERY_OP_ARENA, 0, EVERY_OP_DISC_DENSE1_WEIGHT,
+     3, {3, 3 * 4, 3 * 12}, {LABEL, NOISE, POSITIVE}},
 };
 enum { N_CASES = sizeof cases / sizeof cases[0] };
 
@@ -60,7 +68,10 @@ START_TEST(step_matches_finite_differences)
     for (int k = 0; k < c->n_inputs; k++) {
         inputs[k] = malloc(c->input_size[k] * sizeof(double));
         for (size_t i = 0; i < c->input_size[k]; i++)
-            inputs[k][i] = c->input_is_image[k] ? uniform(0.02, 0.98) : uniform(-1.5, 1.5);
+            inputs[k][i] = c->input_kind[k] == IMAGE    ? uniform(0.02, 0.98)
+                         : c->input_kind[k] == LABEL    ? (double)(rand() % 10)
+                         : c->input_kind[k] == POSITIVE ? uniform(0.5, 1.5)
+                                                        : uniform(-1.5, 1.5);
     }
     double loss;
     c->run(params, grads, arena, (const double *const *)inputs, &loss);
@@ -77,6 +88,7 @@ START_TEST(step_matches_finite_differences)
     for (int n = 0; n < CHECKED; n++) {
         /* The last parameters of each range are biases of the output layer: include them. */
         size_t i = c->update_lo + (n < 8 ? range - 1 - (size_t)n : (size_t)rand() % range);
+        if (range < CHECKED) i = c->update_lo + (size_t)n % range; /* small nets: every parameter */
         double saved = params[i], up, down;
         params[i] = saved + h;
         c->run(params, scratch, arena, (const double *const *)inputs, &up);
