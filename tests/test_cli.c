@@ -1,9 +1,12 @@
-/* test_dsl_errors.c — the genc command on broken specs and sandbox escapes.
- * Each spec under tests/specs/ says on its first line (`-- expect: ...`) the
- * message genc must print; genc must exit 1 and write nothing. Also: a
- * bytecode spec is refused, and bad command lines get usage errors. */
+/* test_cli.c — the genc command itself.
+ * Broken specs and sandbox escapes: each spec under tests/specs/ says on its
+ * first line (`-- expect: ...`) the message genc must print; genc must exit 1
+ * and write nothing. A bytecode spec is refused; bad command lines get usage
+ * errors. And genc train / genc sample work end to end, refuse to overwrite a
+ * checkpoint, resume, and refuse another model's weights. */
 #define _DEFAULT_SOURCE
 #include <check.h>
+#include <stdbool.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -131,15 +134,84 @@ START_TEST(command_line_errors)
 }
 END_TEST
 
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static int lines_in(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    int n = 0, c;
+    while (f && (c = fgetc(f)) != EOF) n += c == '\n';
+    if (f) fclose(f);
+    return n;
+}
+
+START_TEST(train_resume_and_sample)
+{
+    char dir[] = "/tmp/genc-cli-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char out[256], ckpt[300], grid[300], log[300];
+    snprintf(out, sizeof out, "%s/run", dir);
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", out);
+    snprintf(grid, sizeof grid, "%s/grid.png", dir);
+    snprintf(log, sizeof log, "%s/log.csv", out);
+    const char *data = FASHION_MNIST_DIR;
+
+    Result r = run_genc((const char *[]){"train", "models/vae.lua", "--data", data, "--subset", "640", "--steps", "12",
+                                         "--out", out, NULL});
+    ck_assert_msg(r.status == 0, "train failed: %s%s", r.out, r.err);
+    ck_assert(exists(ckpt));
+    char path[400];
+    snprintf(path, sizeof path, "%s/samples.png", out);
+    ck_assert(exists(path));
+    snprintf(path, sizeof path, "%s/reconstructions.png", out);
+    ck_assert(exists(path));
+    ck_assert_int_eq(lines_in(log), 1 + 2); /* header, the epoch end at 10, the last iteration */
+
+    r = run_genc((const char *[]){"train", "models/vae.lua", "--data", data, "--steps", "12", "--out", out, NULL});
+    ck_assert_int_eq(r.status, 1);
+    ck_assert_msg(strstr(r.err, "exists; pass --resume") != NULL, "%s", r.err);
+
+    r = run_genc((const char *[]){"train", "models/vae.lua", "--data", data, "--subset", "640", "--steps", "20",
+                                  "--out", out, "--resume", NULL});
+    ck_assert_msg(r.status == 0, "resume failed: %s%s", r.out, r.err);
+    ck_assert_msg(strstr(r.out, "iterations 12..20") != NULL, "%s", r.out);
+
+    r = run_genc((const char *[]){"sample", "models/vae.lua", "--weights", ckpt, "-n", "10", "-o", grid, NULL});
+    ck_assert_msg(r.status == 0, "sample failed: %s%s", r.out, r.err);
+    ck_assert(exists(grid));
+
+    r = run_genc((const char *[]){"sample", "models/mlp_gan.lua", "--weights", ckpt, "-o", grid, NULL});
+    ck_assert_int_eq(r.status, 1);
+    ck_assert_msg(strstr(r.err, "a checkpoint of model 'vae', not 'mlp_gan'") != NULL, "%s", r.err);
+
+    r = run_genc((const char *[]){"train", "models/vae.lua", "--data", "/tmp/genc-no-data", "--out", dir, NULL});
+    ck_assert_int_eq(r.status, 1);
+    ck_assert_msg(strstr(r.err, "/tmp/genc-no-data/train-images-idx3-ubyte: no such file") != NULL, "%s", r.err);
+
+    r = run_genc((const char *[]){"train", "models/vae.lua", "--steps", "0", "--out", dir, NULL});
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_msg(strstr(r.err, "--steps needs a positive integer") != NULL, "%s", r.err);
+    char *rm[] = {"rm", "-rf", dir, NULL};
+    pid_t pid;
+    posix_spawnp(&pid, "rm", NULL, NULL, rm, environ);
+    waitpid(pid, NULL, 0);
+}
+END_TEST
+
 int main(void)
 {
     list_specs();
-    Suite *s = suite_create("dsl errors");
+    Suite *s = suite_create("genc command");
     TCase *tc = tcase_create("specs");
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, broken_spec_fails_with_its_message, 0, n_specs);
     tcase_add_test(tc, bytecode_is_refused);
     tcase_add_test(tc, command_line_errors);
+    tcase_add_test(tc, train_resume_and_sample);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);
