@@ -3,6 +3,8 @@
  * iterations of each model, after set-up and one warm-up iteration. */
 #define _GNU_SOURCE
 #include <check.h>
+
+#include "run_suite.h"
 #include <stddef.h>
 
 #include "genc_runtime.h"
@@ -71,9 +73,5 @@ int main(void)
     tcase_add_test(tc, the_counter_counts);
     tcase_add_loop_test(tc, training_allocates_nothing, 0, N_MODELS);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s, CK_FORK);
 }

@@ -6,6 +6,8 @@
  * checkpoint, resume, and refuse another model's weights. */
 #define _DEFAULT_SOURCE
 #include <check.h>
+
+#include "run_suite.h"
 #include <stdbool.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -213,10 +215,6 @@ int main(void)
     tcase_add_test(tc, command_line_errors);
     tcase_add_test(tc, train_resume_and_sample);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = run_suite(s, CK_NOFORK);
     return failed || n_specs < 15 ? 1 : 0;
 }

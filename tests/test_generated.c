@@ -2,6 +2,8 @@
  * model is compiled again into a temporary folder and compared byte for byte. */
 #define _DEFAULT_SOURCE
 #include <check.h>
+
+#include "run_suite.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,9 +58,5 @@ int main(void)
     TCase *tc = tcase_create("golden");
     tcase_add_loop_test(tc, generated_is_up_to_date, 0, N_MODELS);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s, CK_FORK);
 }

@@ -3,6 +3,8 @@
  * file must give an error that names the file and the problem, and no crash;
  * a failed checkpoint load must change nothing. */
 #include <check.h>
+
+#include "run_suite.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,10 +272,5 @@ int main(void)
     tcase_add_test(tc, checkpoint_of_another_model_is_refused_and_changes_nothing);
     tcase_add_test(tc, png_grid_is_written);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s, CK_NOFORK);
 }

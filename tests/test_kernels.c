@@ -9,6 +9,8 @@
 #include "../runtime/genc_kernels.h"
 
 #include <check.h>
+
+#include "run_suite.h"
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,9 +261,5 @@ int main(void)
     tcase_add_test(tc, bce_logits_is_stable_for_large_logits);
     tcase_add_test(tc, activations_match_their_definitions);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s, CK_FORK);
 }

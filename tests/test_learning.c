@@ -4,6 +4,8 @@
  * fixed batch of held-out images; the MLP GAN must keep its losses finite
  * and its discriminator must call 30-99 % of held-out real images real. */
 #include <check.h>
+
+#include "run_suite.h"
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -101,11 +103,8 @@ int main(void)
     tcase_add_test(tc, vae_learns);
     tcase_add_test(tc, mlp_gan_trains_stably);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = run_suite(s, CK_FORK);
     genc_dataset_free(&train);
     genc_dataset_free(&held_out);
-    return failed ? 1 : 0;
+    return failed;
 }

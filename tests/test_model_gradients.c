@@ -7,6 +7,8 @@
  * sigmoid (|logit| > 27), where BCE's backward clamps p(1-p) at 1e-12 as
  * PyTorch does and so deliberately departs from the true derivative. */
 #include <check.h>
+
+#include "run_suite.h"
 #include <stdbool.h>
 #include <math.h>
 #include <stdlib.h>
@@ -111,9 +113,5 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, step_matches_finite_differences, 0, N_CASES);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s, CK_FORK);
 }

@@ -3,6 +3,8 @@
  * live at the same time may share memory. The checker itself is shown to
  * catch a broken plan. */
 #include <check.h>
+
+#include "run_suite.h"
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -60,9 +62,5 @@ int main(void)
     tcase_add_loop_test(tc, plans_have_no_overlapping_live_buffers, 0, N_MODELS);
     tcase_add_test(tc, checker_catches_a_broken_plan);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s, CK_FORK);
 }

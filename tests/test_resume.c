@@ -3,6 +3,8 @@
  * bit for bit (the trainer runs BLAS on one thread, so sums keep one order). The run
  * crosses epochs, so the shuffle is rebuilt from the checkpoint too. */
 #include <check.h>
+
+#include "run_suite.h"
 #include <cblas.h>
 #include <string.h>
 
@@ -53,9 +55,5 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, resume_is_bit_exact, 0, N_MODELS);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s, CK_FORK);
 }
