@@ -58,6 +58,14 @@ static inline genc_real genc_activation_slope(int act, genc_real y, genc_real al
     }
 }
 
+/* dout (n) *= the activation's slope at out: the pre-activation gradient. */
+static inline void genc_activation_slope_inplace(genc_real *dout, const genc_real *out, size_t n, int act,
+                                                 genc_real alpha)
+{
+    if (act != GENC_ACT_IDENTITY)
+        for (size_t i = 0; i < n; i++) dout[i] *= genc_activation_slope(act, out[i], alpha);
+}
+
 /* ---- matrix products ---------------------------------------------------------- */
 
 /* C (M,N) = [C +] op(A) · op(B), row-major; op(A) is (M,K), stored (K,M) when
@@ -152,7 +160,7 @@ static inline void genc_dense_forward(genc_real *out, const genc_real *inp, cons
     for (int b = 0; b < B; b++) {
         genc_real *row = out + (size_t)b * OC;
         for (int o = 0; o < OC; o++)
-            row[o] = genc_activate(act, row[o] + bias[o], alpha);
+            row[o] = genc_activate(act, row[o] + (bias ? bias[o] : 0), alpha);
     }
 }
 
@@ -163,9 +171,7 @@ static inline void genc_dense_backward(genc_real *dinp, genc_real *dweight, genc
                                 const genc_real *weight, int B, int C, int OC, int act,
                                 genc_real alpha, int acc_inp, int acc_param)
 {
-    if (act != GENC_ACT_IDENTITY)
-        for (size_t i = 0; i < (size_t)B * OC; i++)
-            dout[i] *= genc_activation_slope(act, out[i], alpha);
+    genc_activation_slope_inplace(dout, out, (size_t)B * OC, act, alpha);
     if (dweight)
         genc_gemm(1, 0, OC, C, B, dout, OC, inp, C, acc_param, dweight, C);
     if (dbias) {
@@ -177,6 +183,289 @@ static inline void genc_dense_backward(genc_real *dinp, genc_real *dweight, genc
     }
     if (dinp)
         genc_gemm(0, 0, B, C, OC, dout, OC, weight, C, acc_inp, dinp, C);
+}
+
+/* ---- convolution, NCHW ------------------------------------------------------------
+ *
+ * One geometry serves both directions: an image of (channels, IH, IW) and a
+ * grid of (GH, GW) window positions, window K×K at stride S, the window at grid
+ * position (gy, gx) starting at image row gy·S − PT and column gx·S − PL.
+ * A conv2d's image is its input and its grid its output; a transposed conv's
+ * image is its output and its grid its input. Weights are PyTorch's layouts:
+ * conv2d (OC, C, K, K), conv2d_transpose (C, OC, K, K). The col buffer is
+ * arena scratch of channels·K·K × GH·GW. */
+
+/* col (channels·K·K, GH·GW) = windows of img */
+static inline void genc_im2col(genc_real *col, const genc_real *img, int channels, int IH, int IW, int GH, int GW,
+                               int K, int S, int PT, int PL)
+{
+    for (int c = 0; c < channels; c++)
+        for (int ky = 0; ky < K; ky++)
+            for (int kx = 0; kx < K; kx++) {
+                genc_real *row = col + ((size_t)(c * K + ky) * K + kx) * GH * GW;
+                for (int gy = 0; gy < GH; gy++) {
+                    int iy = gy * S - PT + ky;
+                    for (int gx = 0; gx < GW; gx++) {
+                        int ix = gx * S - PL + kx;
+                        row[gy * GW + gx] = iy >= 0 && iy < IH && ix >= 0 && ix < IW
+                                                ? img[((size_t)c * IH + iy) * IW + ix] : 0;
+                    }
+                }
+            }
+}
+
+/* img += windows of col folded back (the adjoint of im2col) */
+static inline void genc_col2im_add(genc_real *img, const genc_real *col, int channels, int IH, int IW, int GH, int GW,
+                                   int K, int S, int PT, int PL)
+{
+    for (int c = 0; c < channels; c++)
+        for (int ky = 0; ky < K; ky++)
+            for (int kx = 0; kx < K; kx++) {
+                const genc_real *row = col + ((size_t)(c * K + ky) * K + kx) * GH * GW;
+                for (int gy = 0; gy < GH; gy++) {
+                    int iy = gy * S - PT + ky;
+                    if (iy < 0 || iy >= IH) continue;
+                    for (int gx = 0; gx < GW; gx++) {
+                        int ix = gx * S - PL + kx;
+                        if (ix >= 0 && ix < IW) img[((size_t)c * IH + iy) * IW + ix] += row[gy * GW + gx];
+                    }
+                }
+            }
+}
+
+/* out (B, C, HW) = act(out + bias per channel); bias may be NULL */
+static inline void genc_channel_bias_activate(genc_real *out, const genc_real *bias, int B, int C, int HW, int act,
+                                              genc_real alpha)
+{
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < C; c++) {
+            genc_real *p = out + ((size_t)b * C + c) * HW, add = bias ? bias[c] : 0;
+            for (int i = 0; i < HW; i++) p[i] = genc_activate(act, p[i] + add, alpha);
+        }
+}
+
+/* dbias (C) = [dbias +] Σ over batch and positions of dout (B, C, HW) */
+static inline void genc_channel_bias_backward(genc_real *dbias, const genc_real *dout, int B, int C, int HW, int acc)
+{
+    for (int c = 0; c < C; c++) {
+        genc_real total = 0;
+        for (int b = 0; b < B; b++) {
+            const genc_real *p = dout + ((size_t)b * C + c) * HW;
+            for (int i = 0; i < HW; i++) total += p[i];
+        }
+        GENC_SET_OR_ADD(dbias[c], acc, total);
+    }
+}
+
+/* out (B, OC, OH, OW) = act(conv(inp (B, C, H, W), weight (OC, C, K, K)) + bias) */
+static inline void genc_conv2d_forward(genc_real *out, const genc_real *inp, const genc_real *weight,
+                                       const genc_real *bias, genc_real *col, int B, int C, int H, int W, int OC,
+                                       int OH, int OW, int K, int S, int PT, int PL, int act, genc_real alpha)
+{
+    int CKK = C * K * K, OHW = OH * OW;
+    for (int b = 0; b < B; b++) {
+        genc_im2col(col, inp + (size_t)b * C * H * W, C, H, W, OH, OW, K, S, PT, PL);
+        genc_gemm(0, 0, OC, OHW, CKK, weight, CKK, col, OHW, 0, out + (size_t)b * OC * OHW, OHW);
+    }
+    genc_channel_bias_activate(out, bias, B, OC, OHW, act, alpha);
+}
+
+/* dout is turned into the pre-activation gradient in place. */
+static inline void genc_conv2d_backward(genc_real *dinp, genc_real *dweight, genc_real *dbias, genc_real *dout,
+                                        const genc_real *out, const genc_real *inp, const genc_real *weight,
+                                        genc_real *col, int B, int C, int H, int W, int OC, int OH, int OW, int K,
+                                        int S, int PT, int PL, int act, genc_real alpha, int acc_inp, int acc_param)
+{
+    int CKK = C * K * K, OHW = OH * OW;
+    genc_activation_slope_inplace(dout, out, (size_t)B * OC * OHW, act, alpha);
+    if (dbias) genc_channel_bias_backward(dbias, dout, B, OC, OHW, acc_param);
+    for (int b = 0; b < B; b++) {
+        const genc_real *dout_b = dout + (size_t)b * OC * OHW;
+        if (dweight) {
+            genc_im2col(col, inp + (size_t)b * C * H * W, C, H, W, OH, OW, K, S, PT, PL);
+            genc_gemm(0, 1, OC, CKK, OHW, dout_b, OHW, col, OHW, acc_param || b > 0, dweight, CKK);
+        }
+        if (dinp) {
+            genc_real *dinp_b = dinp + (size_t)b * C * H * W;
+            genc_gemm(1, 0, CKK, OHW, OC, weight, CKK, dout_b, OHW, 0, col, OHW);
+            if (!acc_inp)
+                for (size_t i = 0; i < (size_t)C * H * W; i++) dinp_b[i] = 0;
+            genc_col2im_add(dinp_b, col, C, H, W, OH, OW, K, S, PT, PL);
+        }
+    }
+}
+
+/* out (B, OC, OH, OW) = act(conv_transpose(inp (B, C, H, W), weight (C, OC, K, K)) + bias) */
+static inline void genc_conv2d_transpose_forward(genc_real *out, const genc_real *inp, const genc_real *weight,
+                                                 const genc_real *bias, genc_real *col, int B, int C, int H, int W,
+                                                 int OC, int OH, int OW, int K, int S, int PT, int PL, int act,
+                                                 genc_real alpha)
+{
+    int OCKK = OC * K * K, HW = H * W;
+    for (int b = 0; b < B; b++) {
+        genc_real *out_b = out + (size_t)b * OC * OH * OW;
+        genc_gemm(1, 0, OCKK, HW, C, weight, OCKK, inp + (size_t)b * C * HW, HW, 0, col, HW);
+        for (size_t i = 0; i < (size_t)OC * OH * OW; i++) out_b[i] = 0;
+        genc_col2im_add(out_b, col, OC, OH, OW, H, W, K, S, PT, PL);
+    }
+    genc_channel_bias_activate(out, bias, B, OC, OH * OW, act, alpha);
+}
+
+static inline void genc_conv2d_transpose_backward(genc_real *dinp, genc_real *dweight, genc_real *dbias,
+                                                  genc_real *dout, const genc_real *out, const genc_real *inp,
+                                                  const genc_real *weight, genc_real *col, int B, int C, int H,
+                                                  int W, int OC, int OH, int OW, int K, int S, int PT, int PL,
+                                                  int act, genc_real alpha, int acc_inp, int acc_param)
+{
+    int OCKK = OC * K * K, HW = H * W;
+    genc_activation_slope_inplace(dout, out, (size_t)B * OC * OH * OW, act, alpha);
+    if (dbias) genc_channel_bias_backward(dbias, dout, B, OC, OH * OW, acc_param);
+    for (int b = 0; b < B; b++) {
+        genc_im2col(col, dout + (size_t)b * OC * OH * OW, OC, OH, OW, H, W, K, S, PT, PL);
+        if (dweight) genc_gemm(0, 1, C, OCKK, HW, inp + (size_t)b * C * HW, HW, col, HW, acc_param || b > 0, dweight, OCKK);
+        if (dinp) genc_gemm(0, 0, C, HW, OCKK, weight, OCKK, col, HW, acc_inp, dinp + (size_t)b * C * HW, HW);
+    }
+}
+
+/* ---- max pooling: windows of K at stride S, padded positions never win ------------ */
+
+static inline void genc_maxpool2d_forward(genc_real *out, const genc_real *inp, int B, int C, int H, int W, int OH,
+                                          int OW, int K, int S, int PT, int PL)
+{
+    for (int bc = 0; bc < B * C; bc++) {
+        const genc_real *img = inp + (size_t)bc * H * W;
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                genc_real best = -INFINITY;
+                for (int ky = 0; ky < K; ky++)
+                    for (int kx = 0; kx < K; kx++) {
+                        int iy = oy * S - PT + ky, ix = ox * S - PL + kx;
+                        if (iy >= 0 && iy < H && ix >= 0 && ix < W && img[iy * W + ix] > best) best = img[iy * W + ix];
+                    }
+                out[((size_t)bc * OH + oy) * OW + ox] = best;
+            }
+    }
+}
+
+/* The gradient goes to the first maximum of each window in scan order, as in
+ * PyTorch; the arg-max is found again from the input. */
+static inline void genc_maxpool2d_backward(genc_real *dinp, const genc_real *dout, const genc_real *inp, int B, int C,
+                                           int H, int W, int OH, int OW, int K, int S, int PT, int PL, int acc)
+{
+    if (!acc)
+        for (size_t i = 0; i < (size_t)B * C * H * W; i++) dinp[i] = 0;
+    for (int bc = 0; bc < B * C; bc++) {
+        const genc_real *img = inp + (size_t)bc * H * W;
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                genc_real best = -INFINITY;
+                int at = -1;
+                for (int ky = 0; ky < K; ky++)
+                    for (int kx = 0; kx < K; kx++) {
+                        int iy = oy * S - PT + ky, ix = ox * S - PL + kx;
+                        if (iy >= 0 && iy < H && ix >= 0 && ix < W && img[iy * W + ix] > best)
+                            best = img[iy * W + ix], at = iy * W + ix;
+                    }
+                if (at >= 0) dinp[(size_t)bc * H * W + at] += dout[((size_t)bc * OH + oy) * OW + ox];
+            }
+    }
+}
+
+/* ---- batch normalisation over (batch, positions) per channel ---------------------- *
+ * inp (B, C, HW); HW is 1 after a dense layer. Training normalises with the
+ * batch's mean and biased variance, keeps (mean, 1/std) per channel in stats
+ * (2C) for the backward pass, and moves the running statistics with the Keras
+ * convention: running = momentum·running + (1 − momentum)·batch, where the
+ * batch variance is the unbiased one as PyTorch keeps it (Keras momentum 0.8 is
+ * PyTorch momentum 0.2). Inference normalises with the running statistics. */
+static inline void genc_batchnorm_forward(genc_real *out, genc_real *stats, const genc_real *inp,
+                                          const genc_real *gamma, const genc_real *beta, genc_real *running_mean,
+                                          genc_real *running_var, int B, int C, int HW, genc_real momentum,
+                                          genc_real eps)
+{
+    double n = (double)B * HW;
+    for (int c = 0; c < C; c++) {
+        double total = 0, squares = 0;
+        for (int b = 0; b < B; b++) {
+            const genc_real *p = inp + ((size_t)b * C + c) * HW;
+            for (int i = 0; i < HW; i++) total += p[i];
+        }
+        double mean = total / n;
+        for (int b = 0; b < B; b++) {
+            const genc_real *p = inp + ((size_t)b * C + c) * HW;
+            for (int i = 0; i < HW; i++) squares += (p[i] - mean) * (p[i] - mean);
+        }
+        double var = squares / n, invstd = 1 / sqrt(var + eps);
+        stats[c] = (genc_real)mean;
+        stats[C + c] = (genc_real)invstd;
+        running_mean[c] = momentum * running_mean[c] + (1 - momentum) * (genc_real)mean;
+        running_var[c] = momentum * running_var[c] + (1 - momentum) * (genc_real)(n > 1 ? squares / (n - 1) : var);
+        for (int b = 0; b < B; b++) {
+            const genc_real *p = inp + ((size_t)b * C + c) * HW;
+            genc_real *q = out + ((size_t)b * C + c) * HW;
+            for (int i = 0; i < HW; i++) q[i] = gamma[c] * (genc_real)((p[i] - mean) * invstd) + beta[c];
+        }
+    }
+}
+
+static inline void genc_batchnorm_inference(genc_real *out, const genc_real *inp, const genc_real *gamma,
+                                            const genc_real *beta, const genc_real *running_mean,
+                                            const genc_real *running_var, int B, int C, int HW, genc_real eps)
+{
+    for (int c = 0; c < C; c++) {
+        genc_real scale = gamma[c] / (genc_real)sqrt((double)running_var[c] + eps);
+        genc_real shift = beta[c] - running_mean[c] * scale;
+        for (int b = 0; b < B; b++) {
+            const genc_real *p = inp + ((size_t)b * C + c) * HW;
+            genc_real *q = out + ((size_t)b * C + c) * HW;
+            for (int i = 0; i < HW; i++) q[i] = p[i] * scale + shift;
+        }
+    }
+}
+
+static inline void genc_batchnorm_backward(genc_real *dinp, genc_real *dgamma, genc_real *dbeta,
+                                           const genc_real *dout, const genc_real *inp, const genc_real *gamma,
+                                           const genc_real *stats, int B, int C, int HW, int acc_inp, int acc_param)
+{
+    double n = (double)B * HW;
+    for (int c = 0; c < C; c++) {
+        double mean = stats[c], invstd = stats[C + c], sum_dy = 0, sum_dy_xhat = 0;
+        for (int b = 0; b < B; b++) {
+            const genc_real *p = inp + ((size_t)b * C + c) * HW, *d = dout + ((size_t)b * C + c) * HW;
+            for (int i = 0; i < HW; i++) {
+                sum_dy += d[i];
+                sum_dy_xhat += d[i] * (p[i] - mean) * invstd;
+            }
+        }
+        if (dgamma) GENC_SET_OR_ADD(dgamma[c], acc_param, (genc_real)sum_dy_xhat);
+        if (dbeta) GENC_SET_OR_ADD(dbeta[c], acc_param, (genc_real)sum_dy);
+        if (!dinp) continue;
+        double k = gamma[c] * invstd / n;
+        for (int b = 0; b < B; b++) {
+            const genc_real *p = inp + ((size_t)b * C + c) * HW, *d = dout + ((size_t)b * C + c) * HW;
+            genc_real *q = dinp + ((size_t)b * C + c) * HW;
+            for (int i = 0; i < HW; i++) {
+                double xhat = (p[i] - mean) * invstd;
+                GENC_SET_OR_ADD(q[i], acc_inp, (genc_real)(k * (n * d[i] - sum_dy - xhat * sum_dy_xhat)));
+            }
+        }
+    }
+}
+
+/* ---- dropout: keep where the uniform draw u >= rate, scaled by 1/(1 − rate) ------- */
+
+static inline void genc_dropout_forward(genc_real *out, const genc_real *inp, const genc_real *u, size_t n,
+                                        genc_real rate)
+{
+    genc_real keep = 1 / (1 - rate);
+    for (size_t i = 0; i < n; i++) out[i] = u[i] >= rate ? inp[i] * keep : 0;
+}
+
+static inline void genc_dropout_backward(genc_real *dinp, const genc_real *dout, const genc_real *u, size_t n,
+                                         genc_real rate, int acc)
+{
+    genc_real keep = 1 / (1 - rate);
+    for (size_t i = 0; i < n; i++) GENC_SET_OR_ADD(dinp[i], acc, u[i] >= rate ? dout[i] * keep : 0);
 }
 
 /* ---- activations --------------------------------------------------------- */

@@ -128,6 +128,91 @@ static void concat_b(const OpCase *c, double **din, double *dout, const double *
     genc_concat_backward(din[0], din[1], dout, B, C, OC, acc, acc);
 }
 
+/* ---- convolution, pooling, batchnorm, dropout: one geometry table ---- *
+ * {C, H, W, OC, OH, OW, K, S, PT, PL}: for a transposed conv (C, H, W) is its
+ * input and (OC, OH, OW) its output. */
+typedef struct { int C, H, W, OC, OH, OW, K, S, PT, PL; } Geom;
+static const Geom conv_geoms[] = {
+    {2, 5, 5, 3, 5, 5, 3, 1, 1, 1}, /* same, stride 1, odd size */
+    {2, 5, 5, 3, 3, 3, 3, 2, 1, 1}, /* same, stride 2, odd size */
+    {2, 6, 6, 3, 3, 3, 3, 2, 0, 0}, /* same, stride 2, even size: the extra pad row is at the bottom */
+    {2, 6, 5, 3, 4, 3, 3, 1, 0, 0}, /* valid, stride 1, not square */
+    {1, 7, 7, 2, 3, 3, 3, 2, 0, 0}, /* valid, stride 2 */
+    {2, 5, 5, 2, 5, 5, 4, 1, 1, 1}, /* same, even kernel */
+};
+static const Geom transpose_geoms[] = {
+    {2, 3, 3, 3, 6, 6, 3, 2, 0, 0}, /* same, stride 2: doubles, the extra row cropped at the bottom (Keras) */
+    {2, 4, 4, 2, 4, 4, 3, 1, 1, 1}, /* same, stride 1 */
+    {2, 3, 3, 2, 7, 7, 3, 2, 0, 0}, /* valid, stride 2 */
+    {1, 3, 4, 2, 6, 8, 5, 2, 1, 1}, /* same, kernel 5, not square */
+};
+static const Geom pool_geoms[] = {
+    {2, 4, 4, 2, 2, 2, 2, 2, 0, 0}, /* 2x2 valid */
+    {2, 5, 5, 2, 3, 3, 2, 2, 0, 0}, /* 2x2 same on an odd size: the padded column never wins */
+    {1, 7, 6, 1, 3, 2, 3, 2, 0, 0}, /* 3x3 stride 2 valid */
+};
+enum { N_CONV = sizeof conv_geoms / sizeof conv_geoms[0], N_TRANSPOSE = sizeof transpose_geoms / sizeof transpose_geoms[0],
+       N_POOL = sizeof pool_geoms / sizeof pool_geoms[0] };
+
+static double col_scratch[4096];
+
+static void conv_f(const OpCase *c, double *out, double **in)
+{
+    const Geom *g = &conv_geoms[c->param];
+    genc_conv2d_forward(out, in[0], in[1], in[2], col_scratch, B, g->C, g->H, g->W, g->OC, g->OH, g->OW, g->K, g->S,
+                        g->PT, g->PL, GENC_ACT_TANH, 0);
+}
+static void conv_b(const OpCase *c, double **din, double *dout, const double *out, double **in, int acc)
+{
+    const Geom *g = &conv_geoms[c->param];
+    genc_conv2d_backward(din[0], din[1], din[2], dout, out, in[0], in[1], col_scratch, B, g->C, g->H, g->W, g->OC,
+                         g->OH, g->OW, g->K, g->S, g->PT, g->PL, GENC_ACT_TANH, 0, acc, acc);
+}
+static void convt_f(const OpCase *c, double *out, double **in)
+{
+    const Geom *g = &transpose_geoms[c->param];
+    genc_conv2d_transpose_forward(out, in[0], in[1], in[2], col_scratch, B, g->C, g->H, g->W, g->OC, g->OH, g->OW,
+                                  g->K, g->S, g->PT, g->PL, GENC_ACT_TANH, 0);
+}
+static void convt_b(const OpCase *c, double **din, double *dout, const double *out, double **in, int acc)
+{
+    const Geom *g = &transpose_geoms[c->param];
+    genc_conv2d_transpose_backward(din[0], din[1], din[2], dout, out, in[0], in[1], col_scratch, B, g->C, g->H, g->W,
+                                   g->OC, g->OH, g->OW, g->K, g->S, g->PT, g->PL, GENC_ACT_TANH, 0, acc, acc);
+}
+static void pool_f(const OpCase *c, double *out, double **in)
+{
+    const Geom *g = &pool_geoms[c->param];
+    genc_maxpool2d_forward(out, in[0], B, g->C, g->H, g->W, g->OH, g->OW, g->K, g->S, g->PT, g->PL);
+}
+static void pool_b(const OpCase *c, double **din, double *dout, const double *out, double **in, int acc)
+{
+    (void)out;
+    const Geom *g = &pool_geoms[c->param];
+    genc_maxpool2d_backward(din[0], dout, in[0], B, g->C, g->H, g->W, g->OH, g->OW, g->K, g->S, g->PT, g->PL, acc);
+}
+
+enum { BN_C = 2, BN_HW = 4 };
+static double bn_stats[2 * BN_C], bn_mean[BN_C], bn_var[BN_C];
+static void bn_f(const OpCase *c, double *out, double **in)
+{
+    (void)c;
+    genc_batchnorm_forward(out, bn_stats, in[0], in[1], in[2], bn_mean, bn_var, B, BN_C, BN_HW, 0.8, 1e-3);
+}
+static void bn_b(const OpCase *c, double **din, double *dout, const double *out, double **in, int acc)
+{
+    (void)c, (void)out;
+    genc_batchnorm_backward(din[0], din[1], din[2], dout, in[0], in[1], bn_stats, B, BN_C, BN_HW, acc, acc);
+}
+
+static const double dropout_u[B * C] = {0.9, 0.1, 0.5, 0.29, 0.31, 0.7, 0.05, 0.95, 0.3, 0.6, 0.2, 0.8};
+static void dropout_f(const OpCase *c, double *out, double **in) { (void)c; genc_dropout_forward(out, in[0], dropout_u, B * C, 0.3); }
+static void dropout_b(const OpCase *c, double **din, double *dout, const double *out, double **in, int acc)
+{
+    (void)c, (void)out, (void)in;
+    genc_dropout_backward(din[0], dout, dropout_u, B * C, 0.3, acc);
+}
+
 #define DENSE_CASE(label, act) \
     {label, 3, {B * C, OC * C, OC}, B * OC, {-1, -1, -1}, {1, 1, 1}, true, act, dense_f, dense_b}
 #define ACT_CASE(label, act) {label, 1, {B * C}, B * C, {-2}, {2}, true, act, act_f, act_b}
@@ -163,8 +248,35 @@ static const OpCase cases[] = {
     LOSS_CASE("bce_logits, constant target", bce_logits_f, bce_logits_b, -3, 3, 0, 0, 1),
     {"kl_normal", 2, {B * C, B * C}, 1, {-1, -1}, {1, 1}, false, 0, kl_f, kl_b},
     {"concat", 2, {B * C, B * OC}, B * (C + OC), {-1, -1}, {1, 1}, false, 0, concat_f, concat_b},
+    {"batchnorm", 3, {B * BN_C * BN_HW, BN_C, BN_C}, B * BN_C * BN_HW, {-2, 0.5, -1}, {2, 1.5, 1}, false, 0, bn_f, bn_b},
+    {"dropout", 1, {B * C}, B * C, {-2}, {2}, false, 0, dropout_f, dropout_b},
 };
-enum { N_CASES = sizeof cases / sizeof cases[0] };
+enum { N_FIXED = sizeof cases / sizeof cases[0], N_CASES = N_FIXED + N_CONV + N_TRANSPOSE + N_POOL };
+
+static OpCase all_cases[N_CASES];
+
+/* The fixed cases, then one case per geometry of each table. */
+static void build_cases(void)
+{
+    for (int i = 0; i < N_FIXED; i++) all_cases[i] = cases[i];
+    int n = N_FIXED;
+    for (int g = 0; g < N_CONV; g++, n++) {
+        const Geom *q = &conv_geoms[g];
+        all_cases[n] = (OpCase){"conv2d", 3, {(size_t)B * q->C * q->H * q->W, (size_t)q->OC * q->C * q->K * q->K, q->OC},
+                                (size_t)B * q->OC * q->OH * q->OW, {-1, -0.5, -0.5}, {1, 0.5, 0.5}, false, g, conv_f, conv_b};
+    }
+    for (int g = 0; g < N_TRANSPOSE; g++, n++) {
+        const Geom *q = &transpose_geoms[g];
+        all_cases[n] = (OpCase){"conv2d_transpose", 3,
+                                {(size_t)B * q->C * q->H * q->W, (size_t)q->C * q->OC * q->K * q->K, q->OC},
+                                (size_t)B * q->OC * q->OH * q->OW, {-1, -0.5, -0.5}, {1, 0.5, 0.5}, false, g, convt_f, convt_b};
+    }
+    for (int g = 0; g < N_POOL; g++, n++) {
+        const Geom *q = &pool_geoms[g];
+        all_cases[n] = (OpCase){"maxpool2d", 1, {(size_t)B * q->C * q->H * q->W}, (size_t)B * q->C * q->OH * q->OW,
+                                {-2}, {2}, false, g, pool_f, pool_b};
+    }
+}
 
 static double uniform(double lo, double hi) { return lo + (hi - lo) * (rand() / (RAND_MAX + 1.0)); }
 
@@ -178,7 +290,7 @@ static double loss_of(const OpCase *c, double **in, const double *r, double *out
 
 START_TEST(op_gradient)
 {
-    const OpCase *c = &cases[_i];
+    const OpCase *c = &all_cases[_i];
     srand(1234 + _i);
     double *in[MAX_IN] = {0}, *din[MAX_IN] = {0}, *din_acc[MAX_IN] = {0};
     for (int k = 0; k < c->n_in; k++) {
@@ -214,8 +326,8 @@ START_TEST(op_gradient)
             in[k][i] = saved;
             double numeric = (up - down) / (2 * h);
             ck_assert_msg(fabs(din[k][i] - numeric) <= 1e-6 * (1 + fabs(numeric)),
-                          "%s: d input %d [%zu]: backward %.10g, central difference %.10g", c->name, k, i, din[k][i],
-                          numeric);
+                          "%s (case %d): d input %d [%zu]: backward %.10g, central difference %.10g", c->name, c->param,
+                          k, i, din[k][i], numeric);
             ck_assert_msg(fabs(din_acc[k][i] - 0.75 - din[k][i]) <= 1e-12 * (1 + fabs(din[k][i])),
                           "%s: accumulate mode added %.10g, set mode gave %.10g", c->name, din_acc[k][i] - 0.75,
                           din[k][i]);
@@ -254,6 +366,7 @@ END_TEST
 
 int main(void)
 {
+    build_cases();
     Suite *s = suite_create("kernels");
     TCase *tc = tcase_create("gradients");
     tcase_add_loop_test(tc, op_gradient, 0, N_CASES);
