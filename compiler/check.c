@@ -11,7 +11,7 @@ static bool reaches(const Node *n, const Net *net, bool *seen)
 {
     if (seen[n->id]) return false;
     seen[n->id] = true;
-    if (n->op == OP_DENSE && n->weight->net == net) return true;
+    if (n->weight && n->weight->net == net) return true;
     for (int i = 0; i < n->n_in; i++)
         if (reaches(n->in[i], net, seen)) return true;
     return false;
@@ -25,7 +25,7 @@ static void trace_net(Model *m, Net *net)
     net->trace_input->what = "input";
     net->trace_input->dims = net->input;
     net->trace_outputs = xalloc(sizeof(Node *) * (size_t)net->n_outputs);
-    apply_net(m, net, net->trace_input, net->trace_outputs);
+    apply_net(m, net, net->trace_input, net->trace_outputs, false); /* inference mode */
 }
 
 void check_model(Model *m)
@@ -37,6 +37,13 @@ void check_model(Model *m)
         offset += dims_count(p->dims);
     }
     m->n_params = offset;
+    offset = 0;
+    for (int i = 0; i < m->state.len; i++) {
+        Param *p = m->state.items[i];
+        p->offset = offset;
+        offset += dims_count(p->dims);
+    }
+    m->n_state = offset;
 
     for (int s = 0; s < m->steps.len; s++) {
         Step *step = m->steps.items[s];

@@ -60,7 +60,9 @@ char *dims_str(Dims d, bool batched); /* "[B,1,28,28]" */
     X(OP_AFFINE, "affine") X(OP_RECIPROCAL, "reciprocal") X(OP_EXP, "exp")           \
     X(OP_LOG, "log") X(OP_RESHAPE, "reshape") X(OP_CONCAT, "concat")                 \
     X(OP_ONEHOT, "onehot") X(OP_SUM, "sum") X(OP_MSE, "mse") X(OP_BCE, "bce")         \
-    X(OP_BCE_LOGITS, "bce_logits") X(OP_KL_NORMAL, "kl_normal")
+    X(OP_BCE_LOGITS, "bce_logits") X(OP_KL_NORMAL, "kl_normal") X(OP_CONV2D, "conv2d")      \
+    X(OP_CONV2D_TRANSPOSE, "conv2d_transpose") X(OP_MAXPOOL2D, "maxpool2d")                  \
+    X(OP_BATCHNORM, "batchnorm") X(OP_DROPOUT, "dropout")
 
 typedef enum {
 #define X(op, name) op,
@@ -75,15 +77,26 @@ typedef enum { INPUT_IMAGES, INPUT_LABELS, INPUT_NORMAL, INPUT_UNIFORM, INPUT_CA
 
 typedef struct Net Net;
 
+typedef enum { INIT_ZEROS, INIT_ONES, INIT_GLOROT_UNIFORM, INIT_NORMAL } InitKind;
+
+/* A trained parameter, or (is_state) a statistic such as a batchnorm's
+ * running mean, kept in a separate state block that no optimizer touches. */
 typedef struct {
     const char *name;   /* "generator.dense1.weight" */
     Dims dims;
-    size_t offset;      /* in floats, in the parameter block */
+    size_t offset;      /* in floats, in the parameter (or state) block */
     int fan_in, fan_out;
-    bool is_bias;
+    InitKind init;
+    float init_scale;   /* the stddev of INIT_NORMAL */
+    bool is_state;
     Net *net;
-    int index;
+    int index;          /* in Model.params (or Model.state) */
 } Param;
+
+/* The geometry of a convolution or pooling window on one axis pair. */
+typedef struct {
+    int kernel, stride, pad_top, pad_left;
+} Window;
 
 typedef struct Node Node;
 struct Node {
@@ -95,8 +108,13 @@ struct Node {
     const char *what;   /* for comments: "discriminator.dense1" */
     Node *in[2];
     int n_in;
-    Param *weight, *bias;        /* OP_DENSE */
-    Activation act;              /* OP_DENSE (fused), OP_ACTIVATION */
+    Param *weight, *bias;        /* dense, convolutions, batchnorm (gamma, beta); bias may be NULL */
+    Param *running_mean, *running_var; /* OP_BATCHNORM */
+    Window window;               /* convolutions, OP_MAXPOOL2D */
+    bool training;               /* OP_BATCHNORM: batch statistics (a step) or running ones (inference) */
+    float momentum, eps;         /* OP_BATCHNORM */
+    float rate;                  /* OP_DROPOUT: in[1] is its uniform mask input */
+    Activation act;              /* dense and convolutions (fused), OP_ACTIVATION */
     float alpha;                 /* leaky ReLU slope */
     float scale, shift;          /* OP_AFFINE, OP_SUM (scale), OP_RECIPROCAL (scale) */
     bool has_const_target;       /* losses against a number */
@@ -109,18 +127,29 @@ struct Node {
 };
 
 /* A net is a layer list bound to its input shape; applying it replays the layers. */
-typedef enum { LAYER_DENSE, LAYER_ACTIVATION, LAYER_RESHAPE, LAYER_HEADS } LayerKind;
+typedef enum {
+    LAYER_DENSE, LAYER_CONV2D, LAYER_CONV2D_TRANSPOSE, LAYER_MAXPOOL2D, LAYER_BATCHNORM, LAYER_DROPOUT,
+    LAYER_ACTIVATION, LAYER_RESHAPE, LAYER_HEADS
+} LayerKind;
 
 typedef struct Layer Layer;
 struct Layer {
     LayerKind kind;
     SrcLoc loc;
     const char *what;
-    int units;                 /* dense */
+    int units;                 /* dense units, conv filters */
+    int kernel, stride;        /* convolutions, pooling */
+    bool same;                 /* padding "same" (else "valid") */
+    bool has_bias;
+    InitKind init;
+    float init_scale;
+    float momentum, eps, rate; /* batchnorm, dropout */
     Activation act;
     float alpha;
     Dims to;                   /* reshape target (rank 0: flatten) */
-    Param *weight, *bias;      /* bound dense */
+    Param *weight, *bias;      /* bound */
+    Param *running_mean, *running_var;
+    Window window;             /* bound */
     Dims in_dims, out_dims;    /* bound */
     int n_heads;               /* heads: name and a layer list each */
     const char **head_names;
@@ -166,6 +195,9 @@ typedef struct {
     Vec nets;                  /* Net* */
     Vec params;                /* Param*, in block order */
     size_t n_params;           /* floats */
+    Vec state;                 /* Param* with is_state, in state-block order */
+    size_t n_state;            /* floats */
+    float image_lo, image_hi;  /* the range data.images is scaled to */
     Vec steps;                 /* Step* */
     Net *sample;
     Node *reconstruct;
@@ -187,8 +219,15 @@ Model *run_spec(const char *path, SandboxLimits limits);
 typedef struct lua_State lua_State;
 void dsl_open(lua_State *L, Model *model);
 Node *new_node(Model *m, OpKind op, SrcLoc loc);
-/* Replays a net's layers on x; returns the number of outputs (heads) written. */
-int apply_net(Model *m, Net *net, Node *x, Node **outputs);
+/* Replays a net's layers on x (training: batch statistics, dropout on);
+ * returns the number of outputs (heads) written. */
+int apply_net(Model *m, Net *net, Node *x, Node **outputs, bool training);
+
+/* Output size of a window op along one axis, and the padding before it.
+ * Returns 0 when the input is too small. "same" follows Keras: for a conv or
+ * pool, out = ceil(in / stride); for a transposed conv, out = in · stride;
+ * the total padding is split with the extra unit after (bottom/right). */
+int window_output(int in, int kernel, int stride, bool same, bool transpose, int *pad_before);
 
 /* ---- check.c: model-level validation and net traces ---------------------- */
 
@@ -211,16 +250,20 @@ typedef struct {
     Node *node;
     int reads[MAX_ACCESS], n_reads;    /* buffer ids */
     int writes[MAX_ACCESS], n_writes;
+    int scratch;                       /* a buffer live only here (im2col), or -1 */
 } Instruction;
 
 typedef enum { BUF_ARENA, BUF_INPUT, BUF_OUTPUT } BufferHome;
+/* What a buffer holds for its node: its value (t3), gradient (dt3), the
+ * statistics a batchnorm keeps for backward (stats3), or im2col scratch (col7). */
+typedef enum { ROLE_VALUE, ROLE_GRAD, ROLE_STATS, ROLE_SCRATCH } BufferRole;
 
 typedef struct {
     int id;
     size_t size;               /* floats */
     BufferHome home;
     int slot;                  /* argument index for inputs and outputs */
-    bool is_grad;
+    BufferRole role;
     Node *node;
     size_t offset;             /* set by plan.c for arena buffers */
     int first, last;           /* set by plan.c: instruction range it is live in */
@@ -241,6 +284,7 @@ typedef struct {
     int n_buffers;
     int *value_buf;            /* by node id: buffer of the value, -1 if none */
     int *grad_buf;             /* by node id: buffer of the gradient, -1 if none */
+    int *aux_buf;              /* by node id: kept from forward to backward (batch statistics), -1 if none */
     bool *needs_grad;          /* by node id */
     bool *param_grad;          /* by param index: gradient written by this step */
     size_t arena_size;         /* floats, set by plan.c */
@@ -273,6 +317,7 @@ typedef struct {
     const Function *fn;
     const Model *model;
     const char *real;          /* "float" or "double" */
+    const Instruction *ins;    /* the instruction being emitted */
     bool *grad_written;        /* by buffer id, while emitting backward */
     bool *param_grad_written;  /* by param index */
 } Emitter;
@@ -288,7 +333,9 @@ const char *emit_value(Emitter *e, const Node *n); /* C expression of a node's v
 const char *emit_grad(Emitter *e, const Node *n);  /* of its gradient, "NULL" if unused */
 const char *emit_literal(Emitter *e, double x);
 int emit_acc(Emitter *e, const Node *n);           /* 1 if its gradient was written already */
-const char *emit_param(Emitter *e, const Param *p);
+const char *emit_param(Emitter *e, const Param *p);  /* "NULL" for no parameter; state parameters too */
+const char *emit_scratch(Emitter *e);                 /* the current instruction's scratch buffer */
+const char *emit_aux(Emitter *e, const Node *n);
 const char *emit_param_grad(Emitter *e, const Param *p);
 int emit_param_acc(Emitter *e, const Param *p);
 

@@ -415,18 +415,181 @@ static int f_input(lua_State *L)
     return 1;
 }
 
+int window_output(int in, int kernel, int stride, bool same, bool transpose, int *pad_before)
+{
+    int out, total;
+    if (transpose) {
+        out = same ? in * stride : (in - 1) * stride + kernel;
+        total = same ? (kernel > stride ? kernel - stride : 0) : 0; /* the conv from out back to in */
+    } else {
+        if (!same && in < kernel) return 0;
+        out = same ? (in + stride - 1) / stride : (in - kernel) / stride + 1;
+        total = same ? (out - 1) * stride + kernel - in : 0;
+        if (total < 0) total = 0;
+    }
+    *pad_before = total / 2;
+    return out;
+}
+
+/* An integer option given at position pos of the table or under key (either
+ * may be absent: pos 0, key NULL); a negative dflt makes it required. */
+static int int_option(lua_State *L, int idx, const char *fn, int pos, const char *key, int dflt, int lo, int hi)
+{
+    if (pos) lua_geti(L, idx, pos);
+    if (!pos || lua_isnil(L, -1)) {
+        if (pos) lua_pop(L, 1);
+        if (key) lua_getfield(L, idx, key);
+        else lua_pushnil(L);
+    }
+    int v = dflt;
+    if (!lua_isnil(L, -1)) {
+        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < lo || lua_tointeger(L, -1) > hi)
+            ERROR_HERE(L, "%s: %s must be an integer from %d to %d", fn, key ? key : "the size", lo, hi);
+        v = (int)lua_tointeger(L, -1);
+    } else if (dflt < 0) {
+        ERROR_HERE(L, "%s: %s is required", fn, key ? key : "the size");
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+/* init = normal {stddev = s} (a table made by normal) or glorot_uniform, the default. */
+static void read_init(lua_State *L, int idx, const char *fn, Layer *l)
+{
+    l->init = INIT_GLOROT_UNIFORM;
+    lua_getfield(L, idx, "init");
+    if (!lua_isnil(L, -1)) {
+        lua_getfield(L, -1, "__init");
+        const char *kind = lua_istable(L, -2) ? lua_tostring(L, -1) : NULL;
+        if (!kind) ERROR_HERE(L, "%s: init must be glorot_uniform or normal {stddev = ...}", fn);
+        if (strcmp(kind, "normal") == 0) {
+            lua_getfield(L, -2, "stddev");
+            l->init = INIT_NORMAL;
+            l->init_scale = (float)lua_tonumber(L, -1);
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
+static bool read_bool(lua_State *L, int idx, const char *key, bool dflt)
+{
+    lua_getfield(L, idx, key);
+    bool v = lua_isnil(L, -1) ? dflt : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+static bool read_padding(lua_State *L, int idx, const char *fn, const char *dflt)
+{
+    lua_getfield(L, idx, "padding");
+    const char *p = lua_isnil(L, -1) ? dflt : lua_tostring(L, -1);
+    if (!p || (strcmp(p, "same") != 0 && strcmp(p, "valid") != 0))
+        ERROR_HERE(L, "%s: padding must be \"same\" or \"valid\"", fn);
+    bool same = strcmp(p, "same") == 0;
+    lua_pop(L, 1);
+    return same;
+}
+
+static int f_normal(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    check_keys(L, 1, "normal", (const char *const[]){"stddev", NULL});
+    double stddev = opt_number(L, 1, "normal", "stddev", 0.05);
+    if (!(stddev > 0)) ERROR_HERE(L, "normal: stddev must be positive");
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, "normal");
+    lua_setfield(L, -2, "__init");
+    lua_pushnumber(L, stddev);
+    lua_setfield(L, -2, "stddev");
+    return 1;
+}
+
 static int f_dense(lua_State *L)
 {
-    lua_Integer units;
-    if (lua_istable(L, 1)) {
-        check_keys(L, 1, "dense", (const char *const[]){NULL});
-        lua_geti(L, 1, 1);
-        units = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
-    } else {
-        units = lua_isinteger(L, 1) ? lua_tointeger(L, 1) : 0;
+    if (lua_isinteger(L, 1)) { /* dense(128) */
+        lua_createtable(L, 1, 0);
+        lua_pushvalue(L, 1);
+        lua_rawseti(L, -2, 1);
+        lua_replace(L, 1);
     }
-    if (units <= 0 || units > (1 << 24)) ERROR_HERE(L, "dense: expected a positive number of units, as in dense(128)");
-    new_layer(L, LAYER_DENSE, caller_loc(L))->units = (int)units;
+    if (!lua_istable(L, 1)) ERROR_HERE(L, "dense: expected a number of units, as in dense(128) or dense{128, bias = false}");
+    check_keys(L, 1, "dense", (const char *const[]){"units", "init", "bias", NULL});
+    int units = int_option(L, 1, "dense", 1, "units", -1, 1, 1 << 24);
+    Layer *l = new_layer(L, LAYER_DENSE, caller_loc(L));
+    l->units = units;
+    l->has_bias = read_bool(L, 1, "bias", true);
+    read_init(L, 1, "dense", l);
+    return 1;
+}
+
+static int conv_layer(lua_State *L, LayerKind kind, const char *fn)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    check_keys(L, 1, fn, (const char *const[]){"filters", "kernel", "stride", "padding", "init", "bias", NULL});
+    int filters = int_option(L, 1, fn, 1, "filters", -1, 1, 1 << 16);
+    int kernel = int_option(L, 1, fn, 2, "kernel", -1, 1, 64);
+    Layer *l = new_layer(L, (int)kind, caller_loc(L));
+    l->units = filters;
+    l->kernel = kernel;
+    l->stride = int_option(L, 1, fn, 0, "stride", 1, 1, 64);
+    l->same = read_padding(L, 1, fn, "same");
+    l->has_bias = read_bool(L, 1, "bias", true);
+    read_init(L, 1, fn, l);
+    return 1;
+}
+
+static int f_conv2d(lua_State *L) { return conv_layer(L, LAYER_CONV2D, "conv2d"); }
+static int f_conv2d_transpose(lua_State *L) { return conv_layer(L, LAYER_CONV2D_TRANSPOSE, "conv2d_transpose"); }
+
+static int f_maxpool2d(lua_State *L)
+{
+    if (lua_isnoneornil(L, 1)) {
+        lua_settop(L, 0);
+        lua_newtable(L);
+    }
+    luaL_checktype(L, 1, LUA_TTABLE);
+    check_keys(L, 1, "maxpool2d", (const char *const[]){"size", "stride", "padding", NULL});
+    lua_settop(L, 1);
+    Layer *l = new_layer(L, LAYER_MAXPOOL2D, caller_loc(L));
+    l->kernel = int_option(L, 1, "maxpool2d", 1, "size", 2, 1, 64);
+    l->stride = int_option(L, 1, "maxpool2d", 0, "stride", l->kernel, 1, 64);
+    l->same = read_padding(L, 1, "maxpool2d", "valid");
+    return 1;
+}
+
+/* Keras's defaults: momentum 0.99 (the fraction of the running statistic kept), eps 1e-3. */
+static int f_batchnorm(lua_State *L)
+{
+    if (lua_isnoneornil(L, 1)) {
+        lua_settop(L, 0);
+        lua_newtable(L);
+    }
+    luaL_checktype(L, 1, LUA_TTABLE);
+    check_keys(L, 1, "batchnorm", (const char *const[]){"momentum", "eps", NULL});
+    Layer *l = new_layer(L, LAYER_BATCHNORM, caller_loc(L));
+    l->momentum = (float)opt_number(L, 1, "batchnorm", "momentum", 0.99);
+    l->eps = (float)opt_number(L, 1, "batchnorm", "eps", 1e-3);
+    if (!(l->momentum >= 0 && l->momentum < 1)) ERROR_HERE(L, "batchnorm: momentum must be in [0, 1)");
+    if (!(l->eps > 0)) ERROR_HERE(L, "batchnorm: eps must be positive");
+    return 1;
+}
+
+static int f_dropout(lua_State *L)
+{
+    double rate = lua_isnumber(L, 1) ? lua_tonumber(L, 1) : -1;
+    if (lua_istable(L, 1)) {
+        check_keys(L, 1, "dropout", (const char *const[]){"rate", NULL});
+        lua_getfield(L, 1, "rate");
+        rate = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : -1;
+        if (lua_isnil(L, -1)) {
+            lua_geti(L, 1, 1);
+            rate = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : -1;
+        }
+    }
+    if (!(rate >= 0 && rate < 1)) ERROR_HERE(L, "dropout: rate must be in [0, 1), as in dropout(0.3)");
+    new_layer(L, LAYER_DROPOUT, caller_loc(L))->rate = (float)rate;
     return 1;
 }
 
@@ -501,6 +664,51 @@ static Node *apply_activation(Model *m, Node *x, Activation act, float alpha, Sr
     return n;
 }
 
+/* dropout's mask is an input: the trainer draws it uniform in [0, 1) for every
+ * step, so the generated code needs no RNG and a reference run can reuse it. */
+static Node *apply_dropout(Model *m, Node *x, float rate, SrcLoc loc, const char *what)
+{
+    Node *mask = new_input(m, INPUT_UNIFORM, xprintf("dropout_mask%d", m->nodes.len), x->dims, loc);
+    mask->lo = 0;
+    mask->hi = 1;
+    Node *n = new_node(m, OP_DROPOUT, loc);
+    n->in[0] = x;
+    n->in[1] = mask;
+    n->n_in = 2;
+    n->dims = x->dims;
+    n->rate = rate;
+    n->what = what;
+    return n;
+}
+
+static Node *apply_maxpool(Model *m, Node *x, Window w, Dims out, SrcLoc loc, const char *what)
+{
+    Node *n = new_node(m, OP_MAXPOOL2D, loc);
+    n->in[0] = x;
+    n->n_in = 1;
+    n->dims = out;
+    n->window = w;
+    n->what = what;
+    return n;
+}
+
+/* The output shape of a window layer on a [C,H,W] input; raises at the layer's line. */
+static Dims window_dims(lua_State *L, const Layer *l, Dims in, int channels, Window *w, const char *fn)
+{
+    if (in.rank != 3)
+        dsl_error(L, l->loc, "%s: input has shape %s per sample; expected [channels,height,width]", fn,
+                  dims_str(in, false));
+    bool transpose = l->kind == LAYER_CONV2D_TRANSPOSE;
+    int pt, pl;
+    int oh = window_output(in.dim[1], l->kernel, l->stride, l->same, transpose, &pt);
+    int ow = window_output(in.dim[2], l->kernel, l->stride, l->same, transpose, &pl);
+    if (oh <= 0 || ow <= 0)
+        dsl_error(L, l->loc, "%s: a %dx%d window does not fit a %dx%d input with padding \"valid\"", fn, l->kernel,
+                  l->kernel, in.dim[1], in.dim[2]);
+    *w = (Window){l->kernel, l->stride, pt, pl};
+    return (Dims){3, {channels, oh, ow}};
+}
+
 static Node *apply_reshape(Model *m, Node *x, Dims to, SrcLoc loc, const char *what)
 {
     Node *n = new_node(m, OP_RESHAPE, loc);
@@ -530,6 +738,15 @@ static int layer_call(lua_State *L)
     case LAYER_ACTIVATION:
         push_tensor(L, apply_activation(m, x, layer->act, layer->alpha, caller_loc(L), activation_names[layer->act]));
         return 1;
+    case LAYER_MAXPOOL2D: {
+        Window w;
+        Dims out = window_dims(L, layer, x->dims, x->dims.rank == 3 ? x->dims.dim[0] : 0, &w, "maxpool2d");
+        push_tensor(L, apply_maxpool(m, x, w, out, caller_loc(L), "maxpool2d"));
+        return 1;
+    }
+    case LAYER_DROPOUT:
+        push_tensor(L, apply_dropout(m, x, layer->rate, caller_loc(L), "dropout"));
+        return 1;
     case LAYER_RESHAPE: {
         Dims to = layer->to;
         if (to.rank == 0) to = (Dims){1, {(int)dims_count(x->dims)}};
@@ -552,18 +769,39 @@ static int layer_tostring(lua_State *L)
 
 /* ---- nets -------------------------------------------------------------------- */
 
-static Param *new_param(Model *m, Net *net, const char *name, Dims dims, int fan_in, int fan_out, bool is_bias)
+static Param *new_param(Model *m, Net *net, const char *name, Dims dims, InitKind init, float init_scale)
 {
     Param *p = xalloc(sizeof *p);
     p->name = name;
     p->dims = dims;
-    p->fan_in = fan_in;
-    p->fan_out = fan_out;
-    p->is_bias = is_bias;
+    p->init = init;
+    p->init_scale = init_scale;
     p->net = net;
     p->index = m->params.len;
     vec_push(&m->params, p);
     vec_push(&net->params, p);
+    return p;
+}
+
+/* A weight with its Glorot fans, and its bias if the layer has one. */
+static void new_weight_and_bias(Model *m, Net *net, Layer *l, Dims weight_dims, int fan_in, int fan_out, int units)
+{
+    l->weight = new_param(m, net, xprintf("%s.weight", l->what), weight_dims, l->init, l->init_scale);
+    l->weight->fan_in = fan_in;
+    l->weight->fan_out = fan_out;
+    l->bias = l->has_bias ? new_param(m, net, xprintf("%s.bias", l->what), (Dims){1, {units}}, INIT_ZEROS, 0) : NULL;
+}
+
+static Param *new_state(Model *m, Net *net, const char *name, Dims dims, InitKind init)
+{
+    Param *p = xalloc(sizeof *p);
+    p->name = name;
+    p->dims = dims;
+    p->init = init;
+    p->is_state = true;
+    p->net = net;
+    p->index = m->state.len;
+    vec_push(&m->state, p);
     return p;
 }
 
@@ -573,7 +811,7 @@ static Dims bind_layers(lua_State *L, Model *m, Net *net, const char *prefix, La
                         Dims dims, Layer ***bound_out)
 {
     Layer **bound = xalloc(sizeof(Layer *) * (size_t)(n ? n : 1));
-    int dense_count = 0;
+    int count[LAYER_HEADS + 1] = {0}; /* per kind, for names: dense1, conv2d2, ... */
     for (int i = 0; i < n; i++) {
         Layer *l = xalloc(sizeof *l);
         *l = *specs[i];
@@ -585,11 +823,41 @@ static Dims bind_layers(lua_State *L, Model *m, Net *net, const char *prefix, La
         case LAYER_DENSE:
             if (dims.rank != 1)
                 dsl_error(L, l->loc, "dense: input has shape %s per sample; flatten it first", dims_str(dims, false));
-            l->what = xprintf("%s.dense%d", prefix, ++dense_count);
-            l->weight = new_param(m, net, xprintf("%s.weight", l->what), (Dims){2, {l->units, dims.dim[0]}},
-                                  dims.dim[0], l->units, false);
-            l->bias = new_param(m, net, xprintf("%s.bias", l->what), (Dims){1, {l->units}}, dims.dim[0], l->units, true);
+            l->what = xprintf("%s.dense%d", prefix, ++count[l->kind]);
+            new_weight_and_bias(m, net, l, (Dims){2, {l->units, dims.dim[0]}}, dims.dim[0], l->units, l->units);
             dims = (Dims){1, {l->units}};
+            break;
+        case LAYER_CONV2D:
+        case LAYER_CONV2D_TRANSPOSE: {
+            bool transpose = l->kind == LAYER_CONV2D_TRANSPOSE;
+            const char *fn = transpose ? "conv2d_transpose" : "conv2d";
+            Dims out = window_dims(L, l, dims, l->units, &l->window, fn);
+            l->what = xprintf("%s.%s%d", prefix, fn, ++count[l->kind]);
+            int c = dims.dim[0], kk = l->kernel * l->kernel;
+            Dims w = transpose ? (Dims){4, {c, l->units, l->kernel, l->kernel}}
+                               : (Dims){4, {l->units, c, l->kernel, l->kernel}};
+            new_weight_and_bias(m, net, l, w, c * kk, l->units * kk, l->units);
+            dims = out;
+            break;
+        }
+        case LAYER_MAXPOOL2D:
+            dims = window_dims(L, l, dims, dims.rank == 3 ? dims.dim[0] : 0, &l->window, "maxpool2d");
+            l->what = xprintf("%s.maxpool2d%d", prefix, ++count[l->kind]);
+            break;
+        case LAYER_BATCHNORM: {
+            if (dims.rank != 1 && dims.rank != 3)
+                dsl_error(L, l->loc, "batchnorm: input has shape %s per sample; expected [features] or [C,H,W]",
+                          dims_str(dims, false));
+            Dims channels = {1, {dims.dim[0]}};
+            l->what = xprintf("%s.batchnorm%d", prefix, ++count[l->kind]);
+            l->weight = new_param(m, net, xprintf("%s.gamma", l->what), channels, INIT_ONES, 0);
+            l->bias = new_param(m, net, xprintf("%s.beta", l->what), channels, INIT_ZEROS, 0);
+            l->running_mean = new_state(m, net, xprintf("%s.running_mean", l->what), channels, INIT_ZEROS);
+            l->running_var = new_state(m, net, xprintf("%s.running_var", l->what), channels, INIT_ONES);
+            break;
+        }
+        case LAYER_DROPOUT:
+            l->what = xprintf("%s.dropout%d", prefix, ++count[l->kind]);
             break;
         case LAYER_ACTIVATION:
             l->what = xprintf("%s.%s", prefix, activation_names[l->act]);
@@ -619,27 +887,42 @@ static Dims bind_layers(lua_State *L, Model *m, Net *net, const char *prefix, La
 }
 
 /* Replays a bound layer list on x; returns the number of outputs written. */
-static int apply_layers(Model *m, Layer **layers, int n, Node *x, Node **outputs)
+static int apply_layers(Model *m, Layer **layers, int n, Node *x, Node **outputs, bool training)
 {
+    static const OpKind ops[] = {[LAYER_DENSE] = OP_DENSE, [LAYER_CONV2D] = OP_CONV2D,
+                                 [LAYER_CONV2D_TRANSPOSE] = OP_CONV2D_TRANSPOSE, [LAYER_BATCHNORM] = OP_BATCHNORM};
     for (int i = 0; i < n; i++) {
         Layer *l = layers[i];
         switch (l->kind) {
-        case LAYER_DENSE: {
-            Node *d = new_node(m, OP_DENSE, l->loc);
+        case LAYER_DENSE:
+        case LAYER_CONV2D:
+        case LAYER_CONV2D_TRANSPOSE:
+        case LAYER_BATCHNORM: {
+            Node *d = new_node(m, ops[l->kind], l->loc);
             d->in[0] = x;
             d->n_in = 1;
             d->dims = l->out_dims;
             d->weight = l->weight;
             d->bias = l->bias;
+            d->running_mean = l->running_mean;
+            d->running_var = l->running_var;
+            d->window = l->window;
+            d->momentum = l->momentum;
+            d->eps = l->eps;
+            d->training = training;
             d->what = l->what;
             x = d;
             break;
         }
+        case LAYER_MAXPOOL2D: x = apply_maxpool(m, x, l->window, l->out_dims, l->loc, l->what); break;
+        case LAYER_DROPOUT:
+            if (training) x = apply_dropout(m, x, l->rate, l->loc, l->what); /* inference: the identity */
+            break;
         case LAYER_ACTIVATION: x = apply_activation(m, x, l->act, l->alpha, l->loc, l->what); break;
         case LAYER_RESHAPE: x = apply_reshape(m, x, l->to, l->loc, l->what); break;
         case LAYER_HEADS:
             for (int h = 0; h < l->n_heads; h++)
-                apply_layers(m, l->head_layers[h], l->head_len[h], x, &outputs[h]);
+                apply_layers(m, l->head_layers[h], l->head_len[h], x, &outputs[h], training);
             return l->n_heads;
         }
     }
@@ -647,9 +930,9 @@ static int apply_layers(Model *m, Layer **layers, int n, Node *x, Node **outputs
     return 1;
 }
 
-int apply_net(Model *m, Net *net, Node *x, Node **outputs)
+int apply_net(Model *m, Net *net, Node *x, Node **outputs, bool training)
 {
-    return apply_layers(m, net->layers, net->n_layers, x, outputs);
+    return apply_layers(m, net->layers, net->n_layers, x, outputs, training);
 }
 
 static Net *to_net(lua_State *L, int idx) { return *(Net **)luaL_checkudata(L, idx, NET); }
@@ -662,7 +945,7 @@ static int net_call(lua_State *L)
         ERROR_HERE(L, "%s: input has shape %s; the net takes %s", net->name, dims_str(x->dims, x->batched),
                    dims_str(net->input, true));
     Node *outputs[64];
-    int n = apply_net(model_of(L), net, x, outputs);
+    int n = apply_net(model_of(L), net, x, outputs, true);
     if (!net->output_names) {
         push_tensor(L, outputs[0]);
         return 1;
@@ -832,7 +1115,7 @@ static int model_define(lua_State *L)
     Model *m = model_of(L);
     SrcLoc loc = caller_loc(L);
     luaL_checktype(L, 1, LUA_TTABLE);
-    check_keys(L, 1, "model", (const char *const[]){"batch", "steps", "sample", "reconstruct", NULL});
+    check_keys(L, 1, "model", (const char *const[]){"batch", "steps", "sample", "reconstruct", "image_range", NULL});
     if (m->name) dsl_error(L, loc, "model: a spec defines one model");
     m->name = xstrdup(lua_tostring(L, lua_upvalueindex(2)));
     m->loc = loc;
@@ -840,6 +1123,19 @@ static int model_define(lua_State *L)
     m->batch = lua_isnil(L, -1) ? 64 : (int)lua_tointeger(L, -1);
     if (!lua_isnil(L, -1) && (!lua_isinteger(L, -1) || lua_tointeger(L, -1) <= 0 || lua_tointeger(L, -1) > 65536))
         dsl_error(L, loc, "model: batch must be a positive integer");
+    lua_pop(L, 1);
+    m->image_lo = 0;
+    m->image_hi = 1;
+    lua_getfield(L, 1, "image_range");
+    if (!lua_isnil(L, -1)) {
+        lua_geti(L, -1, 1);
+        lua_geti(L, -2, 2);
+        if (!lua_isnumber(L, -2) || !lua_isnumber(L, -1) || !(lua_tonumber(L, -2) < lua_tonumber(L, -1)))
+            dsl_error(L, loc, "model: image_range must be {lo, hi} with lo < hi, as in {-1, 1}");
+        m->image_lo = (float)lua_tonumber(L, -2);
+        m->image_hi = (float)lua_tonumber(L, -1);
+        lua_pop(L, 2);
+    }
     lua_pop(L, 1);
     lua_getfield(L, 1, "steps");
     if (!lua_istable(L, -1) || luaL_len(L, -1) == 0) dsl_error(L, loc, "model: steps must be a non-empty list of steps");
@@ -901,6 +1197,8 @@ void dsl_open(lua_State *L, Model *m)
         {"exp", f_exp}, {"log", f_log}, {"sum", f_sum}, {"mean", f_mean}, {"mse", f_mse}, {"bce", f_bce},
         {"bce_logits", f_bce_logits}, {"kl_normal", f_kl_normal}, {"concat", f_concat}, {"onehot", f_onehot},
         {"input", f_input}, {"dense", f_dense}, {"reshape", f_reshape}, {"heads", f_heads}, {"net", f_net},
+        {"conv2d", f_conv2d}, {"conv2d_transpose", f_conv2d_transpose}, {"maxpool2d", f_maxpool2d},
+        {"batchnorm", f_batchnorm}, {"dropout", f_dropout}, {"normal", f_normal},
         {"sgd", f_sgd}, {"adam", f_adam}, {"rmsprop", f_rmsprop}, {"model", f_model}, {NULL, NULL}};
     const struct { const char *name; const luaL_Reg *fns; } metas[] = {
         {TENSOR, tensor_meta}, {LAYER, layer_meta}, {NET, net_meta}, {MODEL, NULL}, {OPTIMIZER, NULL}};

@@ -28,9 +28,16 @@ static const char *buffer_name(Emitter *e, int b)
     switch (buf->home) {
     case BUF_INPUT: return buf->node->input_name;
     case BUF_OUTPUT: return xprintf("out_%s", e->fn->output_names[buf->slot]);
-    default: return xprintf("%st%d", buf->is_grad ? "d" : "", buf->node->id);
+    default: {
+        static const char *const prefix[] = {"t", "dt", "stats", "col"};
+        return xprintf("%s%d", prefix[buf->role], buf->role == ROLE_SCRATCH ? buf->id : buf->node->id);
+    }
     }
 }
+
+const char *emit_scratch(Emitter *e) { return e->ins->scratch < 0 ? "NULL" : buffer_name(e, e->ins->scratch); }
+
+const char *emit_aux(Emitter *e, const Node *n) { return buffer_name(e, e->fn->aux_buf[n->id]); }
 
 const char *emit_value(Emitter *e, const Node *n) { return buffer_name(e, e->fn->value_buf[n->id]); }
 
@@ -49,15 +56,20 @@ int emit_acc(Emitter *e, const Node *n)
     return was;
 }
 
-const char *emit_param(Emitter *e, const Param *p) { return xprintf("params + %s", param_macro(e->model, p)); }
+const char *emit_param(Emitter *e, const Param *p)
+{
+    if (!p) return "NULL";
+    return xprintf("%s + %s", p->is_state ? "state" : "params", param_macro(e->model, p));
+}
 
 const char *emit_param_grad(Emitter *e, const Param *p)
 {
-    return e->fn->param_grad[p->index] ? xprintf("grads + %s", param_macro(e->model, p)) : "NULL";
+    return p && e->fn->param_grad[p->index] ? xprintf("grads + %s", param_macro(e->model, p)) : "NULL";
 }
 
 int emit_param_acc(Emitter *e, const Param *p)
 {
+    if (!p) return 0;
     int was = e->param_grad_written[p->index];
     e->param_grad_written[p->index] = true;
     return was;
@@ -90,7 +102,7 @@ static const char *shape_of(const Emitter *e, const Node *n)
 static const char *describe(const Node *n)
 {
     static const char *const act[] = {"", "relu", "leaky_relu", "sigmoid", "tanh"};
-    if (n->op == OP_DENSE && n->act != ACT_IDENTITY) return xprintf("%s + %s", n->what, act[n->act]);
+    if (n->act != ACT_IDENTITY && n->op != OP_ACTIVATION) return xprintf("%s + %s", n->what, act[n->act]);
     if (n->op == OP_ACTIVATION) return act[n->act];
     return n->what ? n->what : op_info[n->op].name;
 }
@@ -99,17 +111,24 @@ static void emit_signature(Emitter *e, const Function *f, FILE *out)
 {
     const char *r = e->real;
     if (f->kind == FN_STEP)
-        fprintf(out, "void %s_%s(const %s *params, %s *grads, %s *arena, const %s *const *inputs, %s *loss)",
-                e->model->name, f->name, r, r, r, r, r);
+        fprintf(out, "void %s_%s(const %s *params, %s *state, %s *grads, %s *arena, const %s *const *inputs, %s *loss)",
+                e->model->name, f->name, r, r, r, r, r, r);
     else
-        fprintf(out, "void %s_%s(const %s *params, %s *arena, const %s *const *inputs, %s *const *outputs)",
-                e->model->name, f->name, r, r, r, r);
+        fprintf(out, "void %s_%s(const %s *params, const %s *state, %s *arena, const %s *const *inputs, "
+                     "%s *const *outputs)", e->model->name, f->name, r, r, r, r, r);
 }
 
 static bool uses_params(const Function *f)
 {
     for (int i = 0; i < f->nodes.len; i++)
-        if (((Node *)f->nodes.items[i])->op == OP_DENSE) return true;
+        if (((Node *)f->nodes.items[i])->weight) return true;
+    return false;
+}
+
+static bool uses_state(const Function *f)
+{
+    for (int i = 0; i < f->nodes.len; i++)
+        if (((Node *)f->nodes.items[i])->running_mean) return true;
     return false;
 }
 
@@ -136,6 +155,7 @@ static void emit_function(Emitter *e, const Function *f)
     bool any_arena = false;
     for (int b = 0; b < f->n_buffers; b++) any_arena |= f->buffers[b].home == BUF_ARENA && f->buffers[b].first >= 0;
     if (!uses_params(f)) P("    (void)params;\n");
+    if (!uses_state(f)) P("    (void)state;\n");
     if (!any_arena) P("    (void)arena;\n");
     for (int b = 0; b < f->n_buffers; b++) {
         const Buffer *buf = &f->buffers[b];
@@ -149,14 +169,17 @@ static void emit_function(Emitter *e, const Function *f)
             P("    %s *%s = outputs[%d]; /* %s */\n", e->real, buffer_name(e, b), buf->slot, shape);
             break;
         case BUF_ARENA:
+            static const char *const role[] = {"", "gradient of ", "batch mean and 1/std of ", "im2col of "};
+            if (buf->role == ROLE_STATS || buf->role == ROLE_SCRATCH) shape = xprintf("[%zu]", buf->size);
             P("    %s *%s = arena + %zu; /* %s %s%s */\n", e->real, buffer_name(e, b), buf->offset, shape,
-              buf->is_grad ? "gradient of " : "", describe(buf->node));
+              role[buf->role], describe(buf->node));
             break;
         }
     }
     for (int t = 0; t < f->n_ins; t++) {
         const Instruction *ins = &f->ins[t];
         const Node *n = ins->node;
+        e->ins = ins;
         switch (ins->kind) {
         case INS_FORWARD:
             P("\n    /* %s:%d  %s  -> %s */\n", n->loc.file, n->loc.line, describe(n), shape_of(e, n));
@@ -205,20 +228,29 @@ static void emit_inputs_table(Emitter *e, const Function *f)
     P("};\n");
 }
 
+static void emit_param_table(Emitter *e, const char *name, const Vec *list)
+{
+    static const char *const init[] = {"GENC_INIT_ZEROS", "GENC_INIT_ONES", "GENC_INIT_GLOROT_UNIFORM",
+                                       "GENC_INIT_NORMAL"};
+    P("static const GencParam %s[] = {\n", name);
+    for (int i = 0; i < list->len; i++) {
+        const Param *q = list->items[i];
+        P("    {\"%s\", %d, {", q->name, q->dims.rank);
+        for (int d = 0; d < q->dims.rank; d++) P("%s%d", d ? ", " : "", q->dims.dim[d]);
+        P("}, %s, %zu, %s, %s, %d, %d},\n", param_macro(e->model, q), dims_count(q->dims), init[q->init],
+          emit_literal(e, q->init_scale), q->fan_in, q->fan_out);
+    }
+    if (list->len == 0) P("    {0},\n");
+    P("};\n\n");
+}
+
 static void emit_descriptor(Emitter *e, const Program *p)
 {
     const Model *m = p->model;
     static const char *const opt[] = {"GENC_SGD", "GENC_ADAM", "GENC_RMSPROP"};
     P("/* ---- descriptor: what the generic trainer in the runtime reads ---- */\n\n");
-    P("static const GencParam params[] = {\n");
-    for (int i = 0; i < m->params.len; i++) {
-        const Param *q = m->params.items[i];
-        P("    {\"%s\", %d, {", q->name, q->dims.rank);
-        for (int d = 0; d < q->dims.rank; d++) P("%s%d", d ? ", " : "", q->dims.dim[d]);
-        P("}, %s, %zu, %s, %d, %d},\n", param_macro(m, q), dims_count(q->dims),
-          q->is_bias ? "GENC_INIT_ZEROS" : "GENC_INIT_GLOROT_UNIFORM", q->fan_in, q->fan_out);
-    }
-    P("};\n\n");
+    emit_param_table(e, "params", &m->params);
+    emit_param_table(e, "state", &m->state);
     const Function *sample = NULL, *reconstruct = NULL;
     int n_forward = 0;
     for (int i = 0; i < p->functions.len; i++) {
@@ -275,8 +307,10 @@ static void emit_descriptor(Emitter *e, const Program *p)
     P("    .name = \"%s\",\n    .batch = %d,\n", m->name, m->batch);
     P("    .image_channels = %d, .image_height = %d, .image_width = %d,\n", m->image_dims.dim[0],
       m->image_dims.dim[1], m->image_dims.dim[2]);
+    P("    .image_lo = %s, .image_hi = %s,\n", emit_literal(e, m->image_lo), emit_literal(e, m->image_hi));
     P("    .n_params = %zu,\n    .arena_size = %zu,\n", m->n_params, p->arena_size);
     P("    .n_param_tensors = %d,\n    .params = params,\n", m->params.len);
+    P("    .n_state = %zu,\n    .n_state_tensors = %d,\n    .state = state,\n", m->n_state, m->state.len);
     P("    .n_steps = %d,\n    .steps = steps,\n", m->steps.len);
     if (sample_index >= 0) P("    .sample = &functions[%d],\n", sample_index);
     if (reconstruct_index >= 0) P("    .reconstruct = &functions[%d],\n", reconstruct_index);
@@ -293,11 +327,17 @@ static void emit_header(Emitter *e, const Program *p, bool descriptor)
     P("\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
     P("#define %s_BATCH %d\n", M, m->batch);
     P("#define %s_PARAMS %zu /* floats in the parameter block (and in the gradient block) */\n", M, m->n_params);
+    P("#define %s_STATE %zu /* floats of running statistics, not trained */\n", M, m->n_state);
     P("#define %s_ARENA %zu /* floats of scratch memory; %zu without reuse */\n\n", M, p->arena_size,
       p->arena_no_reuse);
     P("/* Parameter offsets in the block, in floats, and their shapes. */\n");
     for (int i = 0; i < m->params.len; i++) {
         const Param *q = m->params.items[i];
+        P("#define %s %zu /* %s */\n", param_macro(m, q), q->offset, dims_str(q->dims, false));
+    }
+    if (m->state.len) P("/* Offsets in the state block. */\n");
+    for (int i = 0; i < m->state.len; i++) {
+        const Param *q = m->state.items[i];
         P("#define %s %zu /* %s */\n", param_macro(m, q), q->offset, dims_str(q->dims, false));
     }
     P("\n");

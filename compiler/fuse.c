@@ -1,6 +1,6 @@
-/* fuse.c — folds an activation into the dense layer before it.
+/* fuse.c — folds an activation into the dense or convolution layer before it.
  *
- * A dense layer whose only consumer is an activation computes both in one
+ * A layer whose only consumer is an activation computes both in one
  * pass after the GEMM, and the pre-activation tensor disappears. (Fusion runs
  * before autodiff: the fused op has its own backward rule, which recovers the
  * slope from the activation's output.) */
@@ -31,7 +31,8 @@ void fuse_model(Model *m)
         Node *n = m->nodes.items[i];
         if (n->op != OP_ACTIVATION) continue;
         Node *d = n->in[0];
-        if (d->op == OP_DENSE && d->act == ACT_IDENTITY && consumers[d->id] == 1) {
+        bool fusable = d->op == OP_DENSE || d->op == OP_CONV2D || d->op == OP_CONV2D_TRANSPOSE;
+        if (fusable && d->act == ACT_IDENTITY && consumers[d->id] == 1) {
             d->act = n->act;
             d->alpha = n->alpha;
             n->fused_into = d;

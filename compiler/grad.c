@@ -12,10 +12,15 @@
 
 #include <string.h>
 
+static bool has_gemm(const Node *n)
+{
+    return n->op == OP_DENSE || n->op == OP_CONV2D || n->op == OP_CONV2D_TRANSPOSE;
+}
+
 bool bwd_reads_output(const Node *n)
 {
     switch (n->op) {
-    case OP_DENSE: return n->act != ACT_IDENTITY;
+    case OP_DENSE: case OP_CONV2D: case OP_CONV2D_TRANSPOSE: return n->act != ACT_IDENTITY;
     case OP_ACTIVATION: case OP_EXP: case OP_RECIPROCAL: return true;
     default: return false;
     }
@@ -24,9 +29,10 @@ bool bwd_reads_output(const Node *n)
 bool bwd_reads_input(const Node *n, int i)
 {
     switch (n->op) {
-    case OP_DENSE: return i == 0; /* for the weight gradient */
+    case OP_DENSE: case OP_CONV2D: case OP_CONV2D_TRANSPOSE: return i == 0; /* for the weight gradient */
     case OP_MUL: case OP_DIV: case OP_MSE: case OP_BCE: case OP_BCE_LOGITS: case OP_KL_NORMAL: return true;
-    case OP_LOG: case OP_RECIPROCAL: return i == 0;
+    case OP_LOG: case OP_RECIPROCAL: case OP_MAXPOOL2D: case OP_BATCHNORM: return i == 0;
+    case OP_DROPOUT: return i == 1; /* the mask */
     default: return false;
     }
 }
@@ -55,13 +61,14 @@ static Function *new_function(Model *m, FunctionKind kind, const char *name, Nod
     for (int i = 0; i < n_roots; i++) vec_push(&f->outputs, roots[i]);
     f->value_buf = xalloc(sizeof(int) * (size_t)n_nodes);
     f->grad_buf = xalloc(sizeof(int) * (size_t)n_nodes);
+    f->aux_buf = xalloc(sizeof(int) * (size_t)n_nodes);
     f->needs_grad = xalloc((size_t)n_nodes);
     f->param_grad = xalloc((size_t)(m->params.len ? m->params.len : 1));
-    for (int i = 0; i < n_nodes; i++) f->value_buf[i] = f->grad_buf[i] = -1;
+    for (int i = 0; i < n_nodes; i++) f->value_buf[i] = f->grad_buf[i] = f->aux_buf[i] = -1;
     return f;
 }
 
-static int new_buffer(Function *f, int *cap, size_t size, BufferHome home, int slot, bool is_grad, Node *n)
+static int new_buffer(Function *f, int *cap, size_t size, BufferHome home, int slot, BufferRole role, Node *n)
 {
     if (f->n_buffers == *cap) {
         *cap = *cap ? 2 * *cap : 32;
@@ -70,7 +77,7 @@ static int new_buffer(Function *f, int *cap, size_t size, BufferHome home, int s
         f->buffers = b;
     }
     Buffer *b = &f->buffers[f->n_buffers];
-    *b = (Buffer){.id = f->n_buffers, .size = size, .home = home, .slot = slot, .is_grad = is_grad, .node = n};
+    *b = (Buffer){.id = f->n_buffers, .size = size, .home = home, .slot = slot, .role = role, .node = n};
     return f->n_buffers++;
 }
 
@@ -88,7 +95,7 @@ static Instruction *add_ins(Function *f, int *cap, InsKind kind, Node *n)
         f->ins = ins;
     }
     Instruction *i = &f->ins[f->n_ins++];
-    *i = (Instruction){.kind = kind, .node = n};
+    *i = (Instruction){.kind = kind, .node = n, .scratch = -1};
     return i;
 }
 
@@ -105,7 +112,7 @@ static void assign_values(Model *m, Function *f, int *cap)
 {
     for (int i = 0; i < f->inputs.len; i++) {
         Node *n = f->inputs.items[i];
-        f->value_buf[n->id] = new_buffer(f, cap, numel(m, n), BUF_INPUT, i, false, n);
+        f->value_buf[n->id] = new_buffer(f, cap, numel(m, n), BUF_INPUT, i, ROLE_VALUE, n);
     }
     for (int i = 0; i < f->nodes.len; i++) {
         Node *n = f->nodes.items[i];
@@ -113,11 +120,29 @@ static void assign_values(Model *m, Function *f, int *cap)
         if (n->op == OP_RESHAPE)
             f->value_buf[n->id] = f->value_buf[n->in[0]->id];
         else
-            f->value_buf[n->id] = new_buffer(f, cap, numel(m, n), BUF_ARENA, 0, false, n);
+            f->value_buf[n->id] = new_buffer(f, cap, numel(m, n), BUF_ARENA, 0, ROLE_VALUE, n);
     }
 }
 
-static void forward_instructions(Function *f, int *ins_cap)
+/* Convolutions unfold windows into a col buffer (im2col) of channels·K·K
+ * rows by one column per window position; it lives for one instruction. */
+static size_t scratch_size(const Node *n)
+{
+    const Dims *in = &n->in[0]->dims, *out = &n->dims;
+    size_t kk = (size_t)n->window.kernel * n->window.kernel;
+    if (n->op == OP_CONV2D) return (size_t)in->dim[0] * kk * out->dim[1] * out->dim[2];
+    if (n->op == OP_CONV2D_TRANSPOSE) return (size_t)out->dim[0] * kk * in->dim[1] * in->dim[2];
+    return 0;
+}
+
+static void add_scratch(Function *f, int *buf_cap, Instruction *ins)
+{
+    size_t size = scratch_size(ins->node);
+    if (size) ins->scratch = new_buffer(f, buf_cap, size, BUF_ARENA, 0, ROLE_SCRATCH, ins->node);
+    access(ins->writes, &ins->n_writes, ins->scratch);
+}
+
+static void forward_instructions(Function *f, int *buf_cap, int *ins_cap)
 {
     for (int i = 0; i < f->nodes.len; i++) {
         Node *n = f->nodes.items[i];
@@ -125,6 +150,11 @@ static void forward_instructions(Function *f, int *ins_cap)
         Instruction *ins = add_ins(f, ins_cap, INS_FORWARD, n);
         for (int k = 0; k < n->n_in; k++) access(ins->reads, &ins->n_reads, f->value_buf[n->in[k]->id]);
         access(ins->writes, &ins->n_writes, f->value_buf[n->id]);
+        if (n->op == OP_BATCHNORM && n->training) { /* batch mean and 1/std, kept for the backward pass */
+            f->aux_buf[n->id] = new_buffer(f, buf_cap, 2 * (size_t)n->dims.dim[0], BUF_ARENA, 0, ROLE_STATS, n);
+            access(ins->writes, &ins->n_writes, f->aux_buf[n->id]);
+        }
+        add_scratch(f, buf_cap, ins);
     }
 }
 
@@ -140,7 +170,7 @@ static Function *build_step(Model *m, Step *s)
     Function *f = new_function(m, FN_STEP, xprintf("step_%s", s->name), &s->loss, 1);
     int buf_cap = 0, ins_cap = 0;
     assign_values(m, f, &buf_cap);
-    forward_instructions(f, &ins_cap);
+    forward_instructions(f, &buf_cap, &ins_cap);
     Instruction *out = add_ins(f, &ins_cap, INS_OUTPUT, s->loss);
     access(out->reads, &out->n_reads, f->value_buf[s->loss->id]);
 
@@ -148,9 +178,10 @@ static Function *build_step(Model *m, Step *s)
     for (int i = 0; i < f->nodes.len; i++) {
         Node *n = f->nodes.items[i];
         bool dep = false;
-        if (n->op == OP_DENSE && updates_param(s, n->weight)) {
+        if (n->weight && updates_param(s, n->weight)) {
             dep = true;
-            f->param_grad[n->weight->index] = f->param_grad[n->bias->index] = true;
+            f->param_grad[n->weight->index] = true;
+            if (n->bias) f->param_grad[n->bias->index] = true;
         }
         for (int k = 0; k < n->n_in; k++) dep |= f->needs_grad[n->in[k]->id];
         f->needs_grad[n->id] = dep;
@@ -162,7 +193,7 @@ static Function *build_step(Model *m, Step *s)
         if (n->op == OP_RESHAPE)
             f->grad_buf[n->id] = f->grad_buf[n->in[0]->id];
         else
-            f->grad_buf[n->id] = new_buffer(f, &buf_cap, numel(m, n), BUF_ARENA, 0, true, n);
+            f->grad_buf[n->id] = new_buffer(f, &buf_cap, numel(m, n), BUF_ARENA, 0, ROLE_GRAD, n);
     }
 
     Instruction *seed = add_ins(f, &ins_cap, INS_SEED, s->loss);
@@ -175,11 +206,13 @@ static Function *build_step(Model *m, Step *s)
         if (bwd_reads_output(n)) access(ins->reads, &ins->n_reads, f->value_buf[n->id]);
         for (int k = 0; k < n->n_in; k++) {
             bool needed = bwd_reads_input(n, k);
-            if (n->op == OP_DENSE) needed = f->param_grad[n->weight->index];
+            if (has_gemm(n)) needed = f->param_grad[n->weight->index];
             if (needed) access(ins->reads, &ins->n_reads, f->value_buf[n->in[k]->id]);
             if (f->needs_grad[n->in[k]->id]) access(ins->writes, &ins->n_writes, f->grad_buf[n->in[k]->id]);
         }
-        if (n->op == OP_DENSE) access(ins->writes, &ins->n_writes, f->grad_buf[n->id]); /* scaled in place */
+        if (has_gemm(n)) access(ins->writes, &ins->n_writes, f->grad_buf[n->id]); /* scaled in place */
+        if (f->aux_buf[n->id] >= 0) access(ins->reads, &ins->n_reads, f->aux_buf[n->id]);
+        add_scratch(f, &buf_cap, ins);
     }
     f->step = s;
     return f;
@@ -208,7 +241,7 @@ static Function *build_forward(Model *m, const char *name, Node *input, Node **o
             claimed[b->id] = true;
         }
     }
-    forward_instructions(f, &ins_cap);
+    forward_instructions(f, &buf_cap, &ins_cap);
     for (int k = 0; k < n_outputs; k++) {
         Buffer *b = &f->buffers[f->value_buf[outputs[k]->id]];
         if (b->home == BUF_OUTPUT && b->slot == k) continue;

@@ -42,6 +42,102 @@ static void dense_backward(Emitter *e, const Node *n)
       acc_param);
 }
 
+/* ---- convolutions: B, C, H, W, OC, OH, OW, K, S, PT, PL -------------------------------- */
+
+static const char *window_args(Emitter *e, const Node *n)
+{
+    const Dims *in = &n->in[0]->dims, *out = &n->dims;
+    const Window *w = &n->window;
+    return xprintf("%d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d", e->model->batch, in->dim[0], in->dim[1], in->dim[2],
+                   out->dim[0], out->dim[1], out->dim[2], w->kernel, w->stride, w->pad_top, w->pad_left);
+}
+
+static const char *conv_kernel(const Node *n) { return n->op == OP_CONV2D ? "conv2d" : "conv2d_transpose"; }
+
+static void conv_forward(Emitter *e, const Node *n)
+{
+    P("    genc_%s_forward(%s, %s, %s, %s, %s, %s, %s, %s);\n", conv_kernel(n), emit_value(e, n), emit_value(e, n->in[0]),
+      emit_param(e, n->weight), emit_param(e, n->bias), emit_scratch(e), window_args(e, n), activation_constant(n->act),
+      emit_literal(e, n->alpha));
+}
+
+static void conv_backward(Emitter *e, const Node *n)
+{
+    const char *dweight = emit_param_grad(e, n->weight), *dbias = emit_param_grad(e, n->bias);
+    int acc_param = emit_param_acc(e, n->weight);
+    emit_param_acc(e, n->bias);
+    const char *dinp = emit_grad(e, n->in[0]);
+    int acc_inp = emit_acc(e, n->in[0]);
+    P("    genc_%s_backward(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %d, %d);\n", conv_kernel(n), dinp, dweight, dbias,
+      emit_grad(e, n), n->act != ACT_IDENTITY ? emit_value(e, n) : "NULL",
+      dweight[0] != 'N' ? emit_value(e, n->in[0]) : "NULL", emit_param(e, n->weight), emit_scratch(e),
+      window_args(e, n), activation_constant(n->act), emit_literal(e, n->alpha), acc_inp, acc_param);
+}
+
+static const char *pool_args(Emitter *e, const Node *n)
+{
+    const Dims *in = &n->in[0]->dims, *out = &n->dims;
+    const Window *w = &n->window;
+    return xprintf("%d, %d, %d, %d, %d, %d, %d, %d, %d, %d", e->model->batch, in->dim[0], in->dim[1], in->dim[2],
+                   out->dim[1], out->dim[2], w->kernel, w->stride, w->pad_top, w->pad_left);
+}
+
+static void maxpool_forward(Emitter *e, const Node *n)
+{
+    P("    genc_maxpool2d_forward(%s, %s, %s);\n", emit_value(e, n), emit_value(e, n->in[0]), pool_args(e, n));
+}
+
+static void maxpool_backward(Emitter *e, const Node *n)
+{
+    const char *dinp = emit_grad(e, n->in[0]);
+    P("    genc_maxpool2d_backward(%s, %s, %s, %s, %d);\n", dinp, emit_grad(e, n), emit_value(e, n->in[0]),
+      pool_args(e, n), emit_acc(e, n->in[0]));
+}
+
+/* ---- batchnorm: B, C, positions per channel ------------------------------------------ */
+
+static const char *channel_args(Emitter *e, const Node *n)
+{
+    size_t positions = n->dims.rank == 3 ? (size_t)n->dims.dim[1] * n->dims.dim[2] : 1;
+    return xprintf("%d, %d, %zu", e->model->batch, n->dims.dim[0], positions);
+}
+
+static void batchnorm_forward(Emitter *e, const Node *n)
+{
+    if (n->training)
+        P("    genc_batchnorm_forward(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s);\n", emit_value(e, n), emit_aux(e, n),
+          emit_value(e, n->in[0]), emit_param(e, n->weight), emit_param(e, n->bias), emit_param(e, n->running_mean),
+          emit_param(e, n->running_var), channel_args(e, n), emit_literal(e, n->momentum), emit_literal(e, n->eps));
+    else
+        P("    genc_batchnorm_inference(%s, %s, %s, %s, %s, %s, %s, %s);\n", emit_value(e, n), emit_value(e, n->in[0]),
+          emit_param(e, n->weight), emit_param(e, n->bias), emit_param(e, n->running_mean),
+          emit_param(e, n->running_var), channel_args(e, n), emit_literal(e, n->eps));
+}
+
+static void batchnorm_backward(Emitter *e, const Node *n)
+{
+    const char *dgamma = emit_param_grad(e, n->weight), *dbeta = emit_param_grad(e, n->bias);
+    int acc_param = emit_param_acc(e, n->weight);
+    emit_param_acc(e, n->bias);
+    const char *dinp = emit_grad(e, n->in[0]);
+    int acc_inp = emit_acc(e, n->in[0]);
+    P("    genc_batchnorm_backward(%s, %s, %s, %s, %s, %s, %s, %s, %d, %d);\n", dinp, dgamma, dbeta, emit_grad(e, n),
+      emit_value(e, n->in[0]), emit_param(e, n->weight), emit_aux(e, n), channel_args(e, n), acc_inp, acc_param);
+}
+
+static void dropout_forward(Emitter *e, const Node *n)
+{
+    P("    genc_dropout_forward(%s, %s, %s, %zu, %s);\n", emit_value(e, n), emit_value(e, n->in[0]),
+      emit_value(e, n->in[1]), numel(e, n), emit_literal(e, n->rate));
+}
+
+static void dropout_backward(Emitter *e, const Node *n)
+{
+    const char *dinp = emit_grad(e, n->in[0]);
+    P("    genc_dropout_backward(%s, %s, %s, %zu, %s, %d);\n", dinp, emit_grad(e, n), emit_value(e, n->in[1]),
+      numel(e, n), emit_literal(e, n->rate), emit_acc(e, n->in[0]));
+}
+
 /* ---- elementwise ------------------------------------------------------------ */
 
 static void activation_forward(Emitter *e, const Node *n)
@@ -239,5 +335,10 @@ const OpInfo op_info[OP_COUNT] = {
     [OP_BCE] = {"bce", loss_forward, loss_backward},
     [OP_BCE_LOGITS] = {"bce_logits", loss_forward, loss_backward},
     [OP_KL_NORMAL] = {"kl_normal", kl_forward, kl_backward},
+    [OP_CONV2D] = {"conv2d", conv_forward, conv_backward},
+    [OP_CONV2D_TRANSPOSE] = {"conv2d_transpose", conv_forward, conv_backward},
+    [OP_MAXPOOL2D] = {"maxpool2d", maxpool_forward, maxpool_backward},
+    [OP_BATCHNORM] = {"batchnorm", batchnorm_forward, batchnorm_backward},
+    [OP_DROPOUT] = {"dropout", dropout_forward, dropout_backward},
 };
-_Static_assert(OP_COUNT == 19, "every op needs an entry in op_info");
+_Static_assert(OP_COUNT == 24, "every op needs an entry in op_info");

@@ -42,7 +42,8 @@ static void dump_plan(const Program *p)
         for (int b = 0; b < f->n_buffers; b++) {
             const Buffer *buf = &f->buffers[b];
             if (buf->first < 0) continue;
-            printf("  b%-3d %-6s %s%%%-3d %8zu floats  live %3d..%-3d", b, homes[buf->home], buf->is_grad ? "d" : " ",
+            static const char *const roles[] = {"value", "grad", "stats", "scratch"};
+            printf("  b%-3d %-6s %-7s %%%-3d %8zu floats  live %3d..%-3d", b, homes[buf->home], roles[buf->role],
                    buf->node->id, buf->size, buf->first, buf->last);
             if (buf->home == BUF_ARENA) printf("  at %zu", buf->offset);
             printf("\n");

@@ -1,5 +1,6 @@
 /* checkpoint.c — the trainer's whole state in one safetensors file:
- * parameters ("param/<name>"), optimizer moments ("optimizer/<step>/m|v/<name>"),
+ * parameters ("param/<name>"), running statistics ("state/<name>"),
+ * optimizer moments ("optimizer/<step>/m|v/<name>"),
  * and in the metadata the format, version, model, position in the data, the
  * optimizers' step counts and the noise generator's state. A load checks all
  * of it before it changes anything. */
@@ -35,7 +36,7 @@ static void add_tensor(TensorList *l, const char *prefix, const GencParam *p, co
 int genc_checkpoint_save(const GencTrainer *t, const char *path, GencError *err)
 {
     const GencModel *m = t->model;
-    int max = m->n_param_tensors * (1 + 2 * m->n_steps);
+    int max = m->n_param_tensors * (1 + 2 * m->n_steps) + m->n_state_tensors + 1;
     TensorList l = {calloc((size_t)max, sizeof(GencTensorOut)), calloc((size_t)max, NAME_LEN), 0};
     if (!l.tensors || !l.names) {
         free(l.tensors);
@@ -43,6 +44,7 @@ int genc_checkpoint_save(const GencTrainer *t, const char *path, GencError *err)
         return genc_fail(err, "%s: out of memory", path);
     }
     for (int i = 0; i < m->n_param_tensors; i++) add_tensor(&l, "param/", &m->params[i], t->params);
+    for (int i = 0; i < m->n_state_tensors; i++) add_tensor(&l, "state/", &m->state[i], t->state);
     char prefix[NAME_LEN];
     for (int s = 0; s < m->n_steps; s++) {
         const GencStep *step = &m->steps[s];
@@ -144,7 +146,8 @@ int genc_checkpoint_load(GencTrainer *t, const char *path, bool weights_only, Ge
         goto done;
     }
     /* Check everything first, so that a bad file changes nothing. */
-    const GencTensorIn **found = calloc((size_t)m->n_param_tensors * (1 + 2 * (size_t)m->n_steps) + 1, sizeof *found);
+    const GencTensorIn **found =
+        calloc((size_t)m->n_param_tensors * (1 + 2 * (size_t)m->n_steps) + (size_t)m->n_state_tensors + 1, sizeof *found);
     if (!found) {
         genc_fail(err, "out of memory");
         goto done;
@@ -154,6 +157,10 @@ int genc_checkpoint_load(GencTrainer *t, const char *path, bool weights_only, Ge
     for (int i = 0; i < m->n_param_tensors; i++) {
         snprintf(name, sizeof name, "param/%s", m->params[i].name);
         if (!(found[nf++] = find_like(&st, path, name, &m->params[i], err))) goto free_found;
+    }
+    for (int i = 0; i < m->n_state_tensors; i++) { /* inference needs running statistics too */
+        snprintf(name, sizeof name, "state/%s", m->state[i].name);
+        if (!(found[nf++] = find_like(&st, path, name, &m->state[i], err))) goto free_found;
     }
     long iteration = 0, epoch = 0, position = 0, *opt_t = NULL;
     GencRng rng = t->noise;
@@ -203,6 +210,8 @@ int genc_checkpoint_load(GencTrainer *t, const char *path, bool weights_only, Ge
     nf = 0;
     for (int i = 0; i < m->n_param_tensors; i++)
         memcpy(t->params + m->params[i].offset, found[nf++]->data, m->params[i].size * sizeof(float));
+    for (int i = 0; i < m->n_state_tensors; i++)
+        memcpy(t->state + m->state[i].offset, found[nf++]->data, m->state[i].size * sizeof(float));
     if (!weights_only) {
         for (int s = 0; s < m->n_steps; s++) {
             const GencStep *step = &m->steps[s];

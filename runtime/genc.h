@@ -16,14 +16,15 @@ extern "C" {
 
 enum { GENC_MAX_DIMS = 4 };
 
-typedef enum { GENC_INIT_ZEROS, GENC_INIT_GLOROT_UNIFORM } GencInit;
+typedef enum { GENC_INIT_ZEROS, GENC_INIT_ONES, GENC_INIT_GLOROT_UNIFORM, GENC_INIT_NORMAL } GencInit;
 
 typedef struct {
     const char *name;          /* "generator.dense1.weight" */
     int rank;
     int shape[GENC_MAX_DIMS];
-    size_t offset, size;       /* in floats, within the parameter block */
+    size_t offset, size;       /* in floats, within the parameter (or state) block */
     GencInit init;
+    float init_scale;          /* the stddev of GENC_INIT_NORMAL */
     int fan_in, fan_out;       /* for Glorot */
 } GencParam;
 
@@ -50,8 +51,9 @@ typedef struct {
 } GencOptimizer;
 
 /* A training step: forward and backward of one loss. It writes the loss and
- * the gradients of the parameters it updates (and only those). */
-typedef void (*GencStepFn)(const float *params, float *grads, float *arena,
+ * the gradients of the parameters it updates (and only those), and moves the
+ * running statistics in state (batchnorm) as it normalises with the batch's. */
+typedef void (*GencStepFn)(const float *params, float *state, float *grads, float *arena,
                            const float *const *inputs, float *loss);
 
 typedef struct {
@@ -66,7 +68,7 @@ typedef struct {
 
 /* An inference function: a network's forward pass, or the model's
  * reconstruction expression. Inputs and outputs are caller memory. */
-typedef void (*GencForwardFn)(const float *params, float *arena,
+typedef void (*GencForwardFn)(const float *params, const float *state, float *arena,
                               const float *const *inputs, float *const *outputs);
 
 typedef struct {
@@ -83,7 +85,11 @@ typedef struct {
     const char *name;
     int batch;
     int image_channels, image_height, image_width;
+    float image_lo, image_hi;  /* the range data images are scaled to */
     size_t n_params;           /* floats in the parameter block */
+    size_t n_state;            /* floats of running statistics (not trained) */
+    int n_state_tensors;
+    const GencParam *state;
     size_t arena_size;         /* floats in the scratch arena */
     int n_param_tensors;
     const GencParam *params;

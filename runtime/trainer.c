@@ -26,21 +26,35 @@ static void *alloc_floats(size_t n)
 
 static uint64_t mix(uint64_t seed, uint64_t stream) { return seed * 0x9e3779b97f4a7c15ull ^ (stream + 0x632be59bd9b4e019ull); }
 
+static void init_tensors(GencRng *rng, float *block, const GencParam *tensors, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const GencParam *p = &tensors[i];
+        float *w = block + p->offset;
+        switch (p->init) {
+        case GENC_INIT_GLOROT_UNIFORM: { /* Keras's default */
+            float limit = sqrtf(6.0f / (float)(p->fan_in + p->fan_out));
+            genc_rng_fill_uniform(rng, w, p->size, -limit, limit);
+            break;
+        }
+        case GENC_INIT_NORMAL:
+            genc_rng_fill_normal(rng, w, p->size);
+            for (size_t k = 0; k < p->size; k++) w[k] *= p->init_scale;
+            break;
+        case GENC_INIT_ONES:
+            for (size_t k = 0; k < p->size; k++) w[k] = 1;
+            break;
+        case GENC_INIT_ZEROS: memset(w, 0, p->size * sizeof(float)); break;
+        }
+    }
+}
+
 static void init_params(GencTrainer *t)
 {
     GencRng rng;
     genc_rng_seed(&rng, mix(t->seed, 1));
-    const GencModel *m = t->model;
-    for (int i = 0; i < m->n_param_tensors; i++) {
-        const GencParam *p = &m->params[i];
-        float *w = t->params + p->offset;
-        if (p->init == GENC_INIT_GLOROT_UNIFORM) {
-            float limit = sqrtf(6.0f / (float)(p->fan_in + p->fan_out)); /* Keras's default */
-            genc_rng_fill_uniform(&rng, w, p->size, -limit, limit);
-        } else {
-            memset(w, 0, p->size * sizeof(float));
-        }
-    }
+    init_tensors(&rng, t->params, t->model->params, t->model->n_param_tensors);
+    init_tensors(&rng, t->state, t->model->state, t->model->n_state_tensors);
 }
 
 void genc_trainer_shuffle(GencTrainer *t)
@@ -99,13 +113,14 @@ GencTrainer *genc_trainer_new(const GencModel *m, const GencDataset *data, uint6
     t->params = alloc_floats(m->n_params);
     t->grads = alloc_floats(m->n_params);
     t->arena = alloc_floats(m->arena_size);
+    t->state = alloc_floats(m->n_state);
     t->step_inputs = calloc((size_t)m->n_steps, sizeof(float **));
     t->opt_m = calloc((size_t)m->n_steps, sizeof(float *));
     t->opt_v = calloc((size_t)m->n_steps, sizeof(float *));
     t->opt_t = calloc((size_t)m->n_steps, sizeof(long));
     t->losses = calloc((size_t)m->n_steps, sizeof(float));
     t->order = data ? calloc((size_t)data->n, sizeof(uint32_t)) : NULL;
-    bool ok = t->params && t->grads && t->arena && t->step_inputs && t->opt_m && t->opt_v && t->opt_t && t->losses &&
+    bool ok = t->params && t->grads && t->arena && t->state && t->step_inputs && t->opt_m && t->opt_v && t->opt_t && t->losses &&
               (!data || t->order);
     for (int s = 0; ok && s < m->n_steps; s++) {
         const GencStep *step = &m->steps[s];
@@ -145,7 +160,15 @@ void genc_trainer_free(GencTrainer *t)
     free(t->params);
     free(t->grads);
     free(t->arena);
+    free(t->state);
     free(t);
+}
+
+/* Images in [0, 1] to the model's range. */
+static void scale_images(const GencModel *m, float *dst, const float *src, size_t n)
+{
+    float lo = m->image_lo, span = m->image_hi - m->image_lo;
+    for (size_t i = 0; i < n; i++) dst[i] = lo + span * src[i];
 }
 
 /* Copies one batch of images (or labels) in the current order into dst. */
@@ -156,7 +179,7 @@ static void copy_batch(const GencTrainer *t, float *dst, bool labels)
     for (int b = 0; b < t->model->batch; b++) {
         uint32_t k = t->order[t->position + b];
         if (labels) dst[b] = d->labels[k];
-        else memcpy(dst + (size_t)b * pixels, d->images + (size_t)k * pixels, pixels * sizeof(float));
+        else scale_images(t->model, dst + (size_t)b * pixels, d->images + (size_t)k * pixels, pixels);
     }
 }
 
@@ -181,7 +204,7 @@ void genc_trainer_iteration(GencTrainer *t)
             case GENC_INPUT_CALLER: break;
             }
         }
-        step->run(t->params, t->grads, t->arena, (const float *const *)inputs, &t->losses[s]);
+        step->run(t->params, t->state, t->grads, t->arena, (const float *const *)inputs, &t->losses[s]);
         long n = ++t->opt_t[s];
         for (int k = 0; k < step->n_params; k++) {
             const GencParam *p = &m->params[step->params[k]];
@@ -201,7 +224,7 @@ int genc_trainer_epoch(const GencTrainer *t) { return t->epoch; }
 
 void genc_trainer_forward(GencTrainer *t, const GencFunction *f, const float *const *inputs, float *const *outputs)
 {
-    f->run(t->params, t->arena, inputs, outputs);
+    f->run(t->params, t->state, t->arena, inputs, outputs);
 }
 
 const GencFunction *genc_model_function(const GencModel *m, const char *name)
@@ -339,7 +362,8 @@ static int write_samples(GencTrainer *t, const char *path, int n, uint64_t seed,
         genc_trainer_forward(t, f, (const float *const[]){z}, (float *const[]){dst});
     }
     int cols = (int)ceil(sqrt((double)n));
-    int rc = genc_png_write_grid(path, out, n, m->image_channels, m->image_height, m->image_width, cols, 0, 1, err);
+    int rc = genc_png_write_grid(path, out, n, m->image_channels, m->image_height, m->image_width, cols, m->image_lo,
+                                 m->image_hi, err);
     free(z);
     free(out);
     return rc;
@@ -361,11 +385,12 @@ static int write_reconstructions(GencTrainer *t, const GencDataset *data, const 
         genc_fail(err, "out of memory");
         goto done;
     }
-    memcpy(in, data->images, per_image * (size_t)m->batch * sizeof(float));
+    scale_images(m, in, data->images, per_image * (size_t)m->batch);
     genc_trainer_forward(t, f, (const float *const[]){in}, (float *const[]){out});
     memcpy(grid, in, per_image * (size_t)n * sizeof(float));
     memcpy(grid + per_image * (size_t)n, out, per_image * (size_t)n * sizeof(float));
-    rc = genc_png_write_grid(path, grid, 2 * n, m->image_channels, m->image_height, m->image_width, 8, 0, 1, err);
+    rc = genc_png_write_grid(path, grid, 2 * n, m->image_channels, m->image_height, m->image_width, 8, m->image_lo,
+                             m->image_hi, err);
 done:
     free(in);
     free(out);

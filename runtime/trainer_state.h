@@ -10,6 +10,7 @@ struct GencTrainer {
     const GencDataset *data;   /* borrowed; NULL when only sampling */
     uint64_t seed;
     float *params, *grads, *arena;
+    float *state;              /* running statistics: saved and loaded, never trained */
     float ***step_inputs;      /* [step][input] */
     float **opt_m, **opt_v;    /* [step]: full parameter-block size, or NULL */
     long *opt_t;               /* [step]: updates so far */

@@ -19,7 +19,8 @@
 #include "mlp_gan.h"
 #include "vae.h"
 
-typedef void (*StepFn)(const double *params, double *grads, double *arena, const double *const *inputs, double *loss);
+typedef void (*StepFn)(const double *params, double *state, double *grads, double *arena, const double *const *inputs,
+                       double *loss);
 
 enum { MAX_INPUTS = 4, CHECKED = 150 };
 
@@ -28,7 +29,7 @@ typedef enum { NOISE, IMAGE, LABEL, POSITIVE } InputKind;
 typedef struct {
     const char *name;
     StepFn run;
-    size_t n_params, arena;
+    size_t n_params, n_state, arena;
     size_t update_lo, update_hi;      /* the parameter range the step updates */
     int n_inputs;
     size_t input_size[MAX_INPUTS];
@@ -37,17 +38,17 @@ typedef struct {
 
 /* Parameters are laid out net by net in the order the spec defines them. */
 static const StepCase cases[] = {
-    {"mlp_gan d", mlp_gan_step_d, MLP_GAN_PARAMS, MLP_GAN_ARENA, MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, MLP_GAN_PARAMS,
+    {"mlp_gan d", mlp_gan_step_d, MLP_GAN_PARAMS, MLP_GAN_STATE, MLP_GAN_ARENA, MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, MLP_GAN_PARAMS,
      2, {3 * 784, 3 * 100}, {IMAGE, NOISE}},
-    {"mlp_gan g", mlp_gan_step_g, MLP_GAN_PARAMS, MLP_GAN_ARENA, 0, MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT,
+    {"mlp_gan g", mlp_gan_step_g, MLP_GAN_PARAMS, MLP_GAN_STATE, MLP_GAN_ARENA, 0, MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT,
      1, {3 * 100}, {NOISE}},
-    {"vae elbo", vae_step_elbo, VAE_PARAMS, VAE_ARENA, 0, VAE_PARAMS, 2, {3 * 784, 3 * 20}, {IMAGE, NOISE}},
-    {"autoencoder", autoencoder_step_reconstruct, AUTOENCODER_PARAMS, AUTOENCODER_ARENA, 0, AUTOENCODER_PARAMS,
+    {"vae elbo", vae_step_elbo, VAE_PARAMS, VAE_STATE, VAE_ARENA, 0, VAE_PARAMS, 2, {3 * 784, 3 * 20}, {IMAGE, NOISE}},
+    {"autoencoder", autoencoder_step_reconstruct, AUTOENCODER_PARAMS, AUTOENCODER_STATE, AUTOENCODER_ARENA, 0, AUTOENCODER_PARAMS,
      1, {3 * 784}, {IMAGE}},
     /* inputs: labels, z, u (u feeds a log: positive) */
-    {"every_op a", every_op_step_a, EVERY_OP_PARAMS, EVERY_OP_ARENA, EVERY_OP_DISC_DENSE1_WEIGHT, EVERY_OP_PARAMS,
+    {"every_op a", every_op_step_a, EVERY_OP_PARAMS, EVERY_OP_STATE, EVERY_OP_ARENA, EVERY_OP_DISC_DENSE1_WEIGHT, EVERY_OP_PARAMS,
      3, {3, 3 * 4, 3 * 12}, {LABEL, NOISE, POSITIVE}},
-    {"every_op b", every_op_step_b, EVERY_OP_PARAMS, EVERY_OP_ARENA, 0, EVERY_OP_DISC_DENSE1_WEIGHT,
+    {"every_op b", every_op_step_b, EVERY_OP_PARAMS, EVERY_OP_STATE, EVERY_OP_ARENA, 0, EVERY_OP_DISC_DENSE1_WEIGHT,
      3, {3, 3 * 4, 3 * 12}, {LABEL, NOISE, POSITIVE}},
 };
 enum { N_CASES = sizeof cases / sizeof cases[0] };
@@ -62,6 +63,7 @@ START_TEST(step_matches_finite_differences)
     srand(99 + _i);
     double *params = malloc(c->n_params * sizeof(double)), *grads = malloc(c->n_params * sizeof(double));
     double *scratch = malloc(c->n_params * sizeof(double)), *arena = malloc((c->arena + 1) * sizeof(double));
+    double *state = calloc(c->n_state + 1, sizeof(double)); /* batchnorm running statistics */
     double *inputs[MAX_INPUTS];
     for (size_t i = 0; i < c->n_params; i++) {
         params[i] = uniform(-0.1, 0.1);
@@ -76,7 +78,7 @@ START_TEST(step_matches_finite_differences)
                                                         : uniform(-1.5, 1.5);
     }
     double loss;
-    c->run(params, grads, arena, (const double *const *)inputs, &loss);
+    c->run(params, state, grads, arena, (const double *const *)inputs, &loss);
     ck_assert_msg(isfinite(loss), "%s: loss %g", c->name, loss);
 
     for (size_t i = 0; i < c->n_params; i++) {
@@ -93,16 +95,16 @@ START_TEST(step_matches_finite_differences)
         if (range < CHECKED) i = c->update_lo + (size_t)n % range; /* small nets: every parameter */
         double saved = params[i], up, down;
         params[i] = saved + h;
-        c->run(params, scratch, arena, (const double *const *)inputs, &up);
+        c->run(params, state, scratch, arena, (const double *const *)inputs, &up);
         params[i] = saved - h;
-        c->run(params, scratch, arena, (const double *const *)inputs, &down);
+        c->run(params, state, scratch, arena, (const double *const *)inputs, &down);
         params[i] = saved;
         double numeric = (up - down) / (2 * h);
         ck_assert_msg(fabs(grads[i] - numeric) <= 1e-6 * (1 + fabs(numeric)) + 1e-9 * fabs(loss),
                       "%s: parameter %zu: backward %.10g, central difference %.10g", c->name, i, grads[i], numeric);
     }
     for (int k = 0; k < c->n_inputs; k++) free(inputs[k]);
-    free(params), free(grads), free(scratch), free(arena);
+    free(params), free(grads), free(scratch), free(arena), free(state);
 }
 END_TEST
 

@@ -7,8 +7,9 @@
 
 /* Step "reconstruct" (models/autoencoder.lua:19): forward and backward of its loss; writes the gradients of autoencoder, which adam updates.
    Arena: 126976 floats with reuse (137248 without). */
-void autoencoder_step_reconstruct(const float *params, float *grads, float *arena, const float *const *inputs, float *loss)
+void autoencoder_step_reconstruct(const float *params, float *state, float *grads, float *arena, const float *const *inputs, float *loss)
 {
+    (void)state;
     const float *images = inputs[0]; /* [64,1,28,28] */
     float *t3 = arena + 100352; /* [64,128] autoencoder.dense1 + relu */
     float *t5 = arena + 124928; /* [64,32] autoencoder.dense2 + relu */
@@ -57,8 +58,9 @@ void autoencoder_step_reconstruct(const float *params, float *grads, float *aren
 }
 
 /* autoencoder_forward: inference forward pass. Arena: 10240 floats with reuse (18432 without). */
-void autoencoder_autoencoder_forward(const float *params, float *arena, const float *const *inputs, float *const *outputs)
+void autoencoder_autoencoder_forward(const float *params, const float *state, float *arena, const float *const *inputs, float *const *outputs)
 {
+    (void)state;
     const float *input = inputs[0]; /* [64,1,28,28] */
     float *t25 = arena + 0; /* [64,128] autoencoder.dense1 + relu */
     float *t27 = arena + 8192; /* [64,32] autoencoder.dense2 + relu */
@@ -79,8 +81,9 @@ void autoencoder_autoencoder_forward(const float *params, float *arena, const fl
 }
 
 /* reconstruct: inference forward pass. Arena: 10240 floats with reuse (18432 without). */
-void autoencoder_reconstruct(const float *params, float *arena, const float *const *inputs, float *const *outputs)
+void autoencoder_reconstruct(const float *params, const float *state, float *arena, const float *const *inputs, float *const *outputs)
 {
+    (void)state;
     const float *images = inputs[0]; /* [64,1,28,28] */
     float *t14 = arena + 0; /* [64,128] autoencoder.dense1 + relu */
     float *t16 = arena + 8192; /* [64,32] autoencoder.dense2 + relu */
@@ -103,14 +106,18 @@ void autoencoder_reconstruct(const float *params, float *arena, const float *con
 /* ---- descriptor: what the generic trainer in the runtime reads ---- */
 
 static const GencParam params[] = {
-    {"autoencoder.dense1.weight", 2, {128, 784}, AUTOENCODER_AUTOENCODER_DENSE1_WEIGHT, 100352, GENC_INIT_GLOROT_UNIFORM, 784, 128},
-    {"autoencoder.dense1.bias", 1, {128}, AUTOENCODER_AUTOENCODER_DENSE1_BIAS, 128, GENC_INIT_ZEROS, 784, 128},
-    {"autoencoder.dense2.weight", 2, {32, 128}, AUTOENCODER_AUTOENCODER_DENSE2_WEIGHT, 4096, GENC_INIT_GLOROT_UNIFORM, 128, 32},
-    {"autoencoder.dense2.bias", 1, {32}, AUTOENCODER_AUTOENCODER_DENSE2_BIAS, 32, GENC_INIT_ZEROS, 128, 32},
-    {"autoencoder.dense3.weight", 2, {128, 32}, AUTOENCODER_AUTOENCODER_DENSE3_WEIGHT, 4096, GENC_INIT_GLOROT_UNIFORM, 32, 128},
-    {"autoencoder.dense3.bias", 1, {128}, AUTOENCODER_AUTOENCODER_DENSE3_BIAS, 128, GENC_INIT_ZEROS, 32, 128},
-    {"autoencoder.dense4.weight", 2, {784, 128}, AUTOENCODER_AUTOENCODER_DENSE4_WEIGHT, 100352, GENC_INIT_GLOROT_UNIFORM, 128, 784},
-    {"autoencoder.dense4.bias", 1, {784}, AUTOENCODER_AUTOENCODER_DENSE4_BIAS, 784, GENC_INIT_ZEROS, 128, 784},
+    {"autoencoder.dense1.weight", 2, {128, 784}, AUTOENCODER_AUTOENCODER_DENSE1_WEIGHT, 100352, GENC_INIT_GLOROT_UNIFORM, 0.0f, 784, 128},
+    {"autoencoder.dense1.bias", 1, {128}, AUTOENCODER_AUTOENCODER_DENSE1_BIAS, 128, GENC_INIT_ZEROS, 0.0f, 0, 0},
+    {"autoencoder.dense2.weight", 2, {32, 128}, AUTOENCODER_AUTOENCODER_DENSE2_WEIGHT, 4096, GENC_INIT_GLOROT_UNIFORM, 0.0f, 128, 32},
+    {"autoencoder.dense2.bias", 1, {32}, AUTOENCODER_AUTOENCODER_DENSE2_BIAS, 32, GENC_INIT_ZEROS, 0.0f, 0, 0},
+    {"autoencoder.dense3.weight", 2, {128, 32}, AUTOENCODER_AUTOENCODER_DENSE3_WEIGHT, 4096, GENC_INIT_GLOROT_UNIFORM, 0.0f, 32, 128},
+    {"autoencoder.dense3.bias", 1, {128}, AUTOENCODER_AUTOENCODER_DENSE3_BIAS, 128, GENC_INIT_ZEROS, 0.0f, 0, 0},
+    {"autoencoder.dense4.weight", 2, {784, 128}, AUTOENCODER_AUTOENCODER_DENSE4_WEIGHT, 100352, GENC_INIT_GLOROT_UNIFORM, 0.0f, 128, 784},
+    {"autoencoder.dense4.bias", 1, {784}, AUTOENCODER_AUTOENCODER_DENSE4_BIAS, 784, GENC_INIT_ZEROS, 0.0f, 0, 0},
+};
+
+static const GencParam state[] = {
+    {0},
 };
 
 static const GencInput step_reconstruct_inputs[] = {
@@ -144,10 +151,14 @@ const GencModel autoencoder_model = {
     .name = "autoencoder",
     .batch = 64,
     .image_channels = 1, .image_height = 28, .image_width = 28,
+    .image_lo = 0.0f, .image_hi = 1.0f,
     .n_params = 209968,
     .arena_size = 126976,
     .n_param_tensors = 8,
     .params = params,
+    .n_state = 0,
+    .n_state_tensors = 0,
+    .state = state,
     .n_steps = 1,
     .steps = steps,
     .reconstruct = &functions[1],

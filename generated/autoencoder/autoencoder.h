@@ -11,6 +11,7 @@ extern "C" {
 
 #define AUTOENCODER_BATCH 64
 #define AUTOENCODER_PARAMS 209968 /* floats in the parameter block (and in the gradient block) */
+#define AUTOENCODER_STATE 0 /* floats of running statistics, not trained */
 #define AUTOENCODER_ARENA 126976 /* floats of scratch memory; 137248 without reuse */
 
 /* Parameter offsets in the block, in floats, and their shapes. */
@@ -23,9 +24,9 @@ extern "C" {
 #define AUTOENCODER_AUTOENCODER_DENSE4_WEIGHT 108832 /* [784,128] */
 #define AUTOENCODER_AUTOENCODER_DENSE4_BIAS 209184 /* [784] */
 
-void autoencoder_step_reconstruct(const float *params, float *grads, float *arena, const float *const *inputs, float *loss);
-void autoencoder_autoencoder_forward(const float *params, float *arena, const float *const *inputs, float *const *outputs);
-void autoencoder_reconstruct(const float *params, float *arena, const float *const *inputs, float *const *outputs);
+void autoencoder_step_reconstruct(const float *params, float *state, float *grads, float *arena, const float *const *inputs, float *loss);
+void autoencoder_autoencoder_forward(const float *params, const float *state, float *arena, const float *const *inputs, float *const *outputs);
+void autoencoder_reconstruct(const float *params, const float *state, float *arena, const float *const *inputs, float *const *outputs);
 
 extern const GencModel autoencoder_model;
 

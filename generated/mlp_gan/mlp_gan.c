@@ -7,8 +7,9 @@
 
 /* Step "d" (models/mlp_gan.lua:28): forward and backward of its loss; writes the gradients of discriminator, which adam updates.
    Arena: 99408 floats with reuse (132448 without). */
-void mlp_gan_step_d(const float *params, float *grads, float *arena, const float *const *inputs, float *loss)
+void mlp_gan_step_d(const float *params, float *state, float *grads, float *arena, const float *const *inputs, float *loss)
 {
+    (void)state;
     const float *images = inputs[0]; /* [64,1,28,28] */
     const float *z = inputs[1]; /* [64,100] */
     float *t4 = arena + 50176; /* [64,128] discriminator.dense1 + relu */
@@ -103,8 +104,9 @@ void mlp_gan_step_d(const float *params, float *grads, float *arena, const float
 
 /* Step "g" (models/mlp_gan.lua:30): forward and backward of its loss; writes the gradients of generator, which adam updates.
    Arena: 133120 floats with reuse (166048 without). */
-void mlp_gan_step_g(const float *params, float *grads, float *arena, const float *const *inputs, float *loss)
+void mlp_gan_step_g(const float *params, float *state, float *grads, float *arena, const float *const *inputs, float *loss)
 {
+    (void)state;
     const float *z = inputs[0]; /* [64,100] */
     float *t25 = arena + 100352; /* [64,128] generator.dense1 + relu */
     float *t27 = arena + 108544; /* [64,128] generator.dense2 + relu */
@@ -169,8 +171,9 @@ void mlp_gan_step_g(const float *params, float *grads, float *arena, const float
 }
 
 /* generator_forward: inference forward pass. Arena: 16384 floats with reuse (16384 without). */
-void mlp_gan_generator_forward(const float *params, float *arena, const float *const *inputs, float *const *outputs)
+void mlp_gan_generator_forward(const float *params, const float *state, float *arena, const float *const *inputs, float *const *outputs)
 {
+    (void)state;
     const float *input = inputs[0]; /* [64,100] */
     float *t40 = arena + 0; /* [64,128] generator.dense1 + relu */
     float *t42 = arena + 8192; /* [64,128] generator.dense2 + relu */
@@ -187,8 +190,9 @@ void mlp_gan_generator_forward(const float *params, float *arena, const float *c
 }
 
 /* discriminator_forward: inference forward pass. Arena: 16384 floats with reuse (16384 without). */
-void mlp_gan_discriminator_forward(const float *params, float *arena, const float *const *inputs, float *const *outputs)
+void mlp_gan_discriminator_forward(const float *params, const float *state, float *arena, const float *const *inputs, float *const *outputs)
 {
+    (void)state;
     const float *input = inputs[0]; /* [64,1,28,28] */
     float *t49 = arena + 0; /* [64,128] discriminator.dense1 + relu */
     float *t51 = arena + 8192; /* [64,128] discriminator.dense2 + relu */
@@ -207,18 +211,22 @@ void mlp_gan_discriminator_forward(const float *params, float *arena, const floa
 /* ---- descriptor: what the generic trainer in the runtime reads ---- */
 
 static const GencParam params[] = {
-    {"generator.dense1.weight", 2, {128, 100}, MLP_GAN_GENERATOR_DENSE1_WEIGHT, 12800, GENC_INIT_GLOROT_UNIFORM, 100, 128},
-    {"generator.dense1.bias", 1, {128}, MLP_GAN_GENERATOR_DENSE1_BIAS, 128, GENC_INIT_ZEROS, 100, 128},
-    {"generator.dense2.weight", 2, {128, 128}, MLP_GAN_GENERATOR_DENSE2_WEIGHT, 16384, GENC_INIT_GLOROT_UNIFORM, 128, 128},
-    {"generator.dense2.bias", 1, {128}, MLP_GAN_GENERATOR_DENSE2_BIAS, 128, GENC_INIT_ZEROS, 128, 128},
-    {"generator.dense3.weight", 2, {784, 128}, MLP_GAN_GENERATOR_DENSE3_WEIGHT, 100352, GENC_INIT_GLOROT_UNIFORM, 128, 784},
-    {"generator.dense3.bias", 1, {784}, MLP_GAN_GENERATOR_DENSE3_BIAS, 784, GENC_INIT_ZEROS, 128, 784},
-    {"discriminator.dense1.weight", 2, {128, 784}, MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, 100352, GENC_INIT_GLOROT_UNIFORM, 784, 128},
-    {"discriminator.dense1.bias", 1, {128}, MLP_GAN_DISCRIMINATOR_DENSE1_BIAS, 128, GENC_INIT_ZEROS, 784, 128},
-    {"discriminator.dense2.weight", 2, {128, 128}, MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, 16384, GENC_INIT_GLOROT_UNIFORM, 128, 128},
-    {"discriminator.dense2.bias", 1, {128}, MLP_GAN_DISCRIMINATOR_DENSE2_BIAS, 128, GENC_INIT_ZEROS, 128, 128},
-    {"discriminator.dense3.weight", 2, {1, 128}, MLP_GAN_DISCRIMINATOR_DENSE3_WEIGHT, 128, GENC_INIT_GLOROT_UNIFORM, 128, 1},
-    {"discriminator.dense3.bias", 1, {1}, MLP_GAN_DISCRIMINATOR_DENSE3_BIAS, 1, GENC_INIT_ZEROS, 128, 1},
+    {"generator.dense1.weight", 2, {128, 100}, MLP_GAN_GENERATOR_DENSE1_WEIGHT, 12800, GENC_INIT_GLOROT_UNIFORM, 0.0f, 100, 128},
+    {"generator.dense1.bias", 1, {128}, MLP_GAN_GENERATOR_DENSE1_BIAS, 128, GENC_INIT_ZEROS, 0.0f, 0, 0},
+    {"generator.dense2.weight", 2, {128, 128}, MLP_GAN_GENERATOR_DENSE2_WEIGHT, 16384, GENC_INIT_GLOROT_UNIFORM, 0.0f, 128, 128},
+    {"generator.dense2.bias", 1, {128}, MLP_GAN_GENERATOR_DENSE2_BIAS, 128, GENC_INIT_ZEROS, 0.0f, 0, 0},
+    {"generator.dense3.weight", 2, {784, 128}, MLP_GAN_GENERATOR_DENSE3_WEIGHT, 100352, GENC_INIT_GLOROT_UNIFORM, 0.0f, 128, 784},
+    {"generator.dense3.bias", 1, {784}, MLP_GAN_GENERATOR_DENSE3_BIAS, 784, GENC_INIT_ZEROS, 0.0f, 0, 0},
+    {"discriminator.dense1.weight", 2, {128, 784}, MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, 100352, GENC_INIT_GLOROT_UNIFORM, 0.0f, 784, 128},
+    {"discriminator.dense1.bias", 1, {128}, MLP_GAN_DISCRIMINATOR_DENSE1_BIAS, 128, GENC_INIT_ZEROS, 0.0f, 0, 0},
+    {"discriminator.dense2.weight", 2, {128, 128}, MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, 16384, GENC_INIT_GLOROT_UNIFORM, 0.0f, 128, 128},
+    {"discriminator.dense2.bias", 1, {128}, MLP_GAN_DISCRIMINATOR_DENSE2_BIAS, 128, GENC_INIT_ZEROS, 0.0f, 0, 0},
+    {"discriminator.dense3.weight", 2, {1, 128}, MLP_GAN_DISCRIMINATOR_DENSE3_WEIGHT, 128, GENC_INIT_GLOROT_UNIFORM, 0.0f, 128, 1},
+    {"discriminator.dense3.bias", 1, {1}, MLP_GAN_DISCRIMINATOR_DENSE3_BIAS, 1, GENC_INIT_ZEROS, 0.0f, 0, 0},
+};
+
+static const GencParam state[] = {
+    {0},
 };
 
 static const GencInput step_d_inputs[] = {
@@ -260,10 +268,14 @@ const GencModel mlp_gan_model = {
     .name = "mlp_gan",
     .batch = 64,
     .image_channels = 1, .image_height = 28, .image_width = 28,
+    .image_lo = 0.0f, .image_hi = 1.0f,
     .n_params = 247697,
     .arena_size = 133120,
     .n_param_tensors = 12,
     .params = params,
+    .n_state = 0,
+    .n_state_tensors = 0,
+    .state = state,
     .n_steps = 2,
     .steps = steps,
     .sample = &functions[0],

@@ -11,6 +11,7 @@ extern "C" {
 
 #define MLP_GAN_BATCH 64
 #define MLP_GAN_PARAMS 247697 /* floats in the parameter block (and in the gradient block) */
+#define MLP_GAN_STATE 0 /* floats of running statistics, not trained */
 #define MLP_GAN_ARENA 133120 /* floats of scratch memory; 166048 without reuse */
 
 /* Parameter offsets in the block, in floats, and their shapes. */
@@ -27,10 +28,10 @@ extern "C" {
 #define MLP_GAN_DISCRIMINATOR_DENSE3_WEIGHT 247568 /* [1,128] */
 #define MLP_GAN_DISCRIMINATOR_DENSE3_BIAS 247696 /* [1] */
 
-void mlp_gan_step_d(const float *params, float *grads, float *arena, const float *const *inputs, float *loss);
-void mlp_gan_step_g(const float *params, float *grads, float *arena, const float *const *inputs, float *loss);
-void mlp_gan_generator_forward(const float *params, float *arena, const float *const *inputs, float *const *outputs);
-void mlp_gan_discriminator_forward(const float *params, float *arena, const float *const *inputs, float *const *outputs);
+void mlp_gan_step_d(const float *params, float *state, float *grads, float *arena, const float *const *inputs, float *loss);
+void mlp_gan_step_g(const float *params, float *state, float *grads, float *arena, const float *const *inputs, float *loss);
+void mlp_gan_generator_forward(const float *params, const float *state, float *arena, const float *const *inputs, float *const *outputs);
+void mlp_gan_discriminator_forward(const float *params, const float *state, float *arena, const float *const *inputs, float *const *outputs);
 
 extern const GencModel mlp_gan_model;
 

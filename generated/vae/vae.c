@@ -7,8 +7,9 @@
 
 /* Step "elbo" (models/vae.lua:31): forward and backward of its loss; writes the gradients of encoder decoder, which adam updates.
    Arena: 130048 floats with reuse (148640 without). */
-void vae_step_elbo(const float *params, float *grads, float *arena, const float *const *inputs, float *loss)
+void vae_step_elbo(const float *params, float *state, float *grads, float *arena, const float *const *inputs, float *loss)
 {
+    (void)state;
     const float *images = inputs[0]; /* [64,1,28,28] */
     const float *eps = inputs[1]; /* [64,20] */
     float *t3 = arena + 100352; /* [64,128] encoder.dense1 + relu */
@@ -130,8 +131,9 @@ void vae_step_elbo(const float *params, float *grads, float *arena, const float 
 }
 
 /* encoder_forward: inference forward pass. Arena: 8192 floats with reuse (8192 without). */
-void vae_encoder_forward(const float *params, float *arena, const float *const *inputs, float *const *outputs)
+void vae_encoder_forward(const float *params, const float *state, float *arena, const float *const *inputs, float *const *outputs)
 {
+    (void)state;
     const float *input = inputs[0]; /* [64,1,28,28] */
     float *t34 = arena + 0; /* [64,128] encoder.dense1 + relu */
     float *out_logvar = outputs[0]; /* [64,20] */
@@ -148,8 +150,9 @@ void vae_encoder_forward(const float *params, float *arena, const float *const *
 }
 
 /* decoder_forward: inference forward pass. Arena: 8192 floats with reuse (8192 without). */
-void vae_decoder_forward(const float *params, float *arena, const float *const *inputs, float *const *outputs)
+void vae_decoder_forward(const float *params, const float *state, float *arena, const float *const *inputs, float *const *outputs)
 {
+    (void)state;
     const float *input = inputs[0]; /* [64,20] */
     float *t39 = arena + 0; /* [64,128] decoder.dense1 + relu */
     float *out_output = outputs[0]; /* [64,784] */
@@ -162,8 +165,9 @@ void vae_decoder_forward(const float *params, float *arena, const float *const *
 }
 
 /* reconstruct: inference forward pass. Arena: 9472 floats with reuse (17664 without). */
-void vae_reconstruct(const float *params, float *arena, const float *const *inputs, float *const *outputs)
+void vae_reconstruct(const float *params, const float *state, float *arena, const float *const *inputs, float *const *outputs)
 {
+    (void)state;
     const float *images = inputs[0]; /* [64,1,28,28] */
     float *t23 = arena + 0; /* [64,128] encoder.dense1 + relu */
     float *t26 = arena + 8192; /* [64,20] encoder.mean.dense1 */
@@ -186,16 +190,20 @@ void vae_reconstruct(const float *params, float *arena, const float *const *inpu
 /* ---- descriptor: what the generic trainer in the runtime reads ---- */
 
 static const GencParam params[] = {
-    {"encoder.dense1.weight", 2, {128, 784}, VAE_ENCODER_DENSE1_WEIGHT, 100352, GENC_INIT_GLOROT_UNIFORM, 784, 128},
-    {"encoder.dense1.bias", 1, {128}, VAE_ENCODER_DENSE1_BIAS, 128, GENC_INIT_ZEROS, 784, 128},
-    {"encoder.logvar.dense1.weight", 2, {20, 128}, VAE_ENCODER_LOGVAR_DENSE1_WEIGHT, 2560, GENC_INIT_GLOROT_UNIFORM, 128, 20},
-    {"encoder.logvar.dense1.bias", 1, {20}, VAE_ENCODER_LOGVAR_DENSE1_BIAS, 20, GENC_INIT_ZEROS, 128, 20},
-    {"encoder.mean.dense1.weight", 2, {20, 128}, VAE_ENCODER_MEAN_DENSE1_WEIGHT, 2560, GENC_INIT_GLOROT_UNIFORM, 128, 20},
-    {"encoder.mean.dense1.bias", 1, {20}, VAE_ENCODER_MEAN_DENSE1_BIAS, 20, GENC_INIT_ZEROS, 128, 20},
-    {"decoder.dense1.weight", 2, {128, 20}, VAE_DECODER_DENSE1_WEIGHT, 2560, GENC_INIT_GLOROT_UNIFORM, 20, 128},
-    {"decoder.dense1.bias", 1, {128}, VAE_DECODER_DENSE1_BIAS, 128, GENC_INIT_ZEROS, 20, 128},
-    {"decoder.dense2.weight", 2, {784, 128}, VAE_DECODER_DENSE2_WEIGHT, 100352, GENC_INIT_GLOROT_UNIFORM, 128, 784},
-    {"decoder.dense2.bias", 1, {784}, VAE_DECODER_DENSE2_BIAS, 784, GENC_INIT_ZEROS, 128, 784},
+    {"encoder.dense1.weight", 2, {128, 784}, VAE_ENCODER_DENSE1_WEIGHT, 100352, GENC_INIT_GLOROT_UNIFORM, 0.0f, 784, 128},
+    {"encoder.dense1.bias", 1, {128}, VAE_ENCODER_DENSE1_BIAS, 128, GENC_INIT_ZEROS, 0.0f, 0, 0},
+    {"encoder.logvar.dense1.weight", 2, {20, 128}, VAE_ENCODER_LOGVAR_DENSE1_WEIGHT, 2560, GENC_INIT_GLOROT_UNIFORM, 0.0f, 128, 20},
+    {"encoder.logvar.dense1.bias", 1, {20}, VAE_ENCODER_LOGVAR_DENSE1_BIAS, 20, GENC_INIT_ZEROS, 0.0f, 0, 0},
+    {"encoder.mean.dense1.weight", 2, {20, 128}, VAE_ENCODER_MEAN_DENSE1_WEIGHT, 2560, GENC_INIT_GLOROT_UNIFORM, 0.0f, 128, 20},
+    {"encoder.mean.dense1.bias", 1, {20}, VAE_ENCODER_MEAN_DENSE1_BIAS, 20, GENC_INIT_ZEROS, 0.0f, 0, 0},
+    {"decoder.dense1.weight", 2, {128, 20}, VAE_DECODER_DENSE1_WEIGHT, 2560, GENC_INIT_GLOROT_UNIFORM, 0.0f, 20, 128},
+    {"decoder.dense1.bias", 1, {128}, VAE_DECODER_DENSE1_BIAS, 128, GENC_INIT_ZEROS, 0.0f, 0, 0},
+    {"decoder.dense2.weight", 2, {784, 128}, VAE_DECODER_DENSE2_WEIGHT, 100352, GENC_INIT_GLOROT_UNIFORM, 0.0f, 128, 784},
+    {"decoder.dense2.bias", 1, {784}, VAE_DECODER_DENSE2_BIAS, 784, GENC_INIT_ZEROS, 0.0f, 0, 0},
+};
+
+static const GencParam state[] = {
+    {0},
 };
 
 static const GencInput step_elbo_inputs[] = {
@@ -237,10 +245,14 @@ const GencModel vae_model = {
     .name = "vae",
     .batch = 64,
     .image_channels = 1, .image_height = 28, .image_width = 28,
+    .image_lo = 0.0f, .image_hi = 1.0f,
     .n_params = 209464,
     .arena_size = 130048,
     .n_param_tensors = 10,
     .params = params,
+    .n_state = 0,
+    .n_state_tensors = 0,
+    .state = state,
     .n_steps = 1,
     .steps = steps,
     .sample = &functions[1],

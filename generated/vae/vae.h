@@ -11,6 +11,7 @@ extern "C" {
 
 #define VAE_BATCH 64
 #define VAE_PARAMS 209464 /* floats in the parameter block (and in the gradient block) */
+#define VAE_STATE 0 /* floats of running statistics, not trained */
 #define VAE_ARENA 130048 /* floats of scratch memory; 148640 without reuse */
 
 /* Parameter offsets in the block, in floats, and their shapes. */
@@ -25,10 +26,10 @@ extern "C" {
 #define VAE_DECODER_DENSE2_WEIGHT 108328 /* [784,128] */
 #define VAE_DECODER_DENSE2_BIAS 208680 /* [784] */
 
-void vae_step_elbo(const float *params, float *grads, float *arena, const float *const *inputs, float *loss);
-void vae_encoder_forward(const float *params, float *arena, const float *const *inputs, float *const *outputs);
-void vae_decoder_forward(const float *params, float *arena, const float *const *inputs, float *const *outputs);
-void vae_reconstruct(const float *params, float *arena, const float *const *inputs, float *const *outputs);
+void vae_step_elbo(const float *params, float *state, float *grads, float *arena, const float *const *inputs, float *loss);
+void vae_encoder_forward(const float *params, const float *state, float *arena, const float *const *inputs, float *const *outputs);
+void vae_decoder_forward(const float *params, const float *state, float *arena, const float *const *inputs, float *const *outputs);
+void vae_reconstruct(const float *params, const float *state, float *arena, const float *const *inputs, float *const *outputs);
 
 extern const GencModel vae_model;
 
