@@ -32,9 +32,10 @@ int posix_memalign(void **p, size_t a, size_t n)
     return *p ? 0 : 12;
 }
 
-extern const GencModel mlp_gan_model, vae_model, autoencoder_model;
-static const GencModel *const models[] = {&mlp_gan_model, &vae_model, &autoencoder_model};
-enum { N_MODELS = 3 };
+extern const GencModel mlp_gan_model, vae_model, autoencoder_model, conv_autoencoder_model, dcgan_model;
+static const GencModel *const models[] = {&mlp_gan_model, &vae_model, &autoencoder_model, &conv_autoencoder_model,
+                                          &dcgan_model};
+enum { N_MODELS = 5 };
 
 START_TEST(training_allocates_nothing)
 {
@@ -70,6 +71,7 @@ int main(void)
 {
     Suite *s = suite_create("allocations");
     TCase *tc = tcase_create("steps");
+    tcase_set_timeout(tc, 300);
     tcase_add_test(tc, the_counter_counts);
     tcase_add_loop_test(tc, training_allocates_nothing, 0, N_MODELS);
     suite_add_tcase(s, tc);

@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "autoencoder.h"
+#include "conv_autoencoder.h"
+#include "dcgan.h"
 #include "every_op.h"
 #include "mlp_gan.h"
 #include "vae.h"
@@ -22,9 +24,9 @@
 typedef void (*StepFn)(const double *params, double *state, double *grads, double *arena, const double *const *inputs,
                        double *loss);
 
-enum { MAX_INPUTS = 4, CHECKED = 150 };
+enum { MAX_INPUTS = 8, CHECKED = 150 };
 
-typedef enum { NOISE, IMAGE, LABEL, POSITIVE } InputKind;
+typedef enum { NOISE, IMAGE, LABEL, POSITIVE, MASK } InputKind;
 
 typedef struct {
     const char *name;
@@ -45,6 +47,14 @@ static const StepCase cases[] = {
     {"vae elbo", vae_step_elbo, VAE_PARAMS, VAE_STATE, VAE_ARENA, 0, VAE_PARAMS, 2, {3 * 784, 3 * 20}, {IMAGE, NOISE}},
     {"autoencoder", autoencoder_step_reconstruct, AUTOENCODER_PARAMS, AUTOENCODER_STATE, AUTOENCODER_ARENA, 0, AUTOENCODER_PARAMS,
      1, {3 * 784}, {IMAGE}},
+    {"conv_autoencoder", conv_autoencoder_step_reconstruct, CONV_AUTOENCODER_PARAMS, CONV_AUTOENCODER_STATE,
+     CONV_AUTOENCODER_ARENA, 0, CONV_AUTOENCODER_PARAMS, 1, {3 * 784}, {IMAGE}},
+    /* inputs: images, z, then the dropout masks of D(x) and of D(G(z)) */
+    {"dcgan d", dcgan_step_d, DCGAN_PARAMS, DCGAN_STATE, DCGAN_ARENA, DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, DCGAN_PARAMS,
+     6, {3 * 784, 3 * 100, 3 * 64 * 196, 3 * 128 * 49, 3 * 64 * 196, 3 * 128 * 49},
+     {IMAGE, NOISE, MASK, MASK, MASK, MASK}},
+    {"dcgan g", dcgan_step_g, DCGAN_PARAMS, DCGAN_STATE, DCGAN_ARENA, 0, DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT,
+     3, {3 * 100, 3 * 64 * 196, 3 * 128 * 49}, {NOISE, MASK, MASK}},
     /* inputs: labels, z, u (u feeds a log: positive) */
     {"every_op a", every_op_step_a, EVERY_OP_PARAMS, EVERY_OP_STATE, EVERY_OP_ARENA, EVERY_OP_DISC_DENSE1_WEIGHT, EVERY_OP_PARAMS,
      3, {3, 3 * 4, 3 * 12}, {LABEL, NOISE, POSITIVE}},
@@ -75,6 +85,7 @@ START_TEST(step_matches_finite_differences)
             inputs[k][i] = c->input_kind[k] == IMAGE    ? uniform(0.02, 0.98)
                          : c->input_kind[k] == LABEL    ? (double)(rand() % 10)
                          : c->input_kind[k] == POSITIVE ? uniform(0.5, 1.5)
+                         : c->input_kind[k] == MASK     ? uniform(0, 1)
                                                         : uniform(-1.5, 1.5);
     }
     double loss;
