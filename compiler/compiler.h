@@ -21,6 +21,7 @@
  * leaks when Lua unwinds through our C with longjmp. */
 void *xalloc(size_t size); /* zeroed */
 char *xstrdup(const char *s);
+bool is_identifier(const char *s); /* a C (and Lua) identifier */
 char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void free_all(void);
 
@@ -199,9 +200,11 @@ typedef struct {
     size_t n_state;            /* floats */
     float image_lo, image_hi;  /* the range data.images is scaled to */
     Vec steps;                 /* Step* */
-    Net *sample;
+    Net *sample;               /* sample = net: its input is drawn from N(0, 1) */
+    Node *sample_expr;         /* or sample = an expression of noise and data.labels */
     Node *reconstruct;
     Dims image_dims;
+    int classes;               /* of data.labels: the largest onehot, 0 when none (check.c) */
 } Model;
 
 /* ---- host.c: the Lua sandbox -------------------------------------------- */
@@ -278,6 +281,7 @@ typedef struct {
     Vec inputs;                /* Node* (OP_INPUT), argument order */
     Vec outputs;               /* Node*, argument order */
     const char **output_names;
+    bool samples, reconstructs;/* the model's sample / reconstruct function */
     Instruction *ins;
     int n_ins;
     Buffer *buffers;
@@ -317,6 +321,10 @@ typedef struct {
     const Function *fn;
     const Model *model;
     const char *real;          /* "float" or "double" */
+    const Program *program;
+    bool descriptor;           /* float code with the runtime's descriptor */
+    const char *prefix;        /* of function and offset names: the model's name, or an export's */
+    bool private_functions;    /* static functions (an exported sampler) */
     const Instruction *ins;    /* the instruction being emitted */
     bool *grad_written;        /* by buffer id, while emitting backward */
     bool *param_grad_written;  /* by param index */
@@ -345,6 +353,23 @@ typedef struct {
 
 /* Writes DIR/<model>.h and DIR/<model>.c. */
 void emit_program(const Program *p, const char *dir, EmitOptions opts);
+/* Shared with export.c: */
+void emit_function(Emitter *e, const Function *f);
+const char *param_macro(const Emitter *e, const Param *p);
+const char *upper_name(const char *s); /* "generator.dense1" -> "GENERATOR_DENSE1" */
+void make_dirs(const char *dir);
+/* Writes path through path.tmp and a rename, so that a failure leaves the old file. */
+void write_file(Emitter *e, const char *path, void (*body)(Emitter *e));
+
+/* ---- export.c: a self-contained sampler with trained weights ----------------------- */
+
+typedef struct {
+    const char *weights;       /* a checkpoint of the model */
+    const char *dir, *name;    /* writes DIR/NAME.h and DIR/NAME.c */
+    bool blas;                 /* cblas for the large products, as the trainer does */
+} ExportOptions;
+
+void export_sampler(const Program *p, ExportOptions o);
 
 /* ---- pipeline.c: the stages in order ------------------------------------------ */
 

@@ -54,16 +54,6 @@ static _Noreturn void dsl_error(lua_State *L, SrcLoc loc, const char *fmt, ...)
 
 #define ERROR_HERE(L, ...) dsl_error(L, caller_loc(L), __VA_ARGS__)
 
-static bool is_identifier(const char *s)
-{
-    if (!s || !*s || !(s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
-        return false;
-    for (const char *p = s; *p; p++)
-        if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
-            return false;
-    return true;
-}
-
 /* Rejects keys of an options table that the function does not know: a typo
  * such as `lr_rate = 1e-3` must not be silently ignored. */
 static void check_keys(lua_State *L, int idx, const char *fn, const char *const *allowed)
@@ -1148,9 +1138,12 @@ static int model_define(lua_State *L)
     lua_pop(L, 1);
     lua_getfield(L, 1, "sample");
     if (!lua_isnil(L, -1)) {
-        if (!luaL_testudata(L, -1, NET)) dsl_error(L, loc, "model: sample must be a net (its input is drawn from N(0,1))");
-        m->sample = to_net(L, -1);
-        if (m->sample->n_outputs != 1) dsl_error(L, loc, "model: the sample net must have one output");
+        Node **e = luaL_testudata(L, -1, TENSOR);
+        if (e && (*e)->batched) m->sample_expr = *e;
+        else if (luaL_testudata(L, -1, NET)) m->sample = to_net(L, -1);
+        else dsl_error(L, loc, "model: sample must be a net (its input is drawn from N(0,1)) or a tensor expression "
+                               "of noise and data.labels");
+        if (m->sample && m->sample->n_outputs != 1) dsl_error(L, loc, "model: the sample net must have one output");
     }
     lua_pop(L, 1);
     lua_getfield(L, 1, "reconstruct");

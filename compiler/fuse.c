@@ -22,6 +22,7 @@ void fuse_model(Model *m)
     /* Values that leave a function count as consumers: they must stay. */
     for (int i = 0; i < m->steps.len; i++) consumers[((Step *)m->steps.items[i])->loss->id]++;
     if (m->reconstruct) consumers[m->reconstruct->id]++;
+    if (m->sample_expr) consumers[m->sample_expr->id]++;
     for (int i = 0; i < m->nets.len; i++) {
         Net *net = m->nets.items[i];
         for (int k = 0; k < net->n_outputs; k++) consumers[net->trace_outputs[k]->id]++;
@@ -48,6 +49,7 @@ void fuse_model(Model *m)
         s->loss = resolve(s->loss);
     }
     m->reconstruct = resolve(m->reconstruct);
+    m->sample_expr = resolve(m->sample_expr);
     for (int i = 0; i < m->nets.len; i++) {
         Net *net = m->nets.items[i];
         for (int k = 0; k < net->n_outputs; k++) net->trace_outputs[k] = resolve(net->trace_outputs[k]);

@@ -266,12 +266,22 @@ Program *build_program(Model *m)
         Function *f = build_forward(m, xprintf("%s_forward", net->name), net->trace_input, net->trace_outputs,
                                     net->n_outputs, names);
         f->net = net;
+        f->samples = net == m->sample;
+        vec_push(&p->functions, f);
+    }
+    if (m->sample_expr) {
+        const char **names = xalloc(sizeof(char *));
+        names[0] = "sample";
+        Function *f = build_forward(m, "sample", NULL, &m->sample_expr, 1, names);
+        f->samples = true;
         vec_push(&p->functions, f);
     }
     if (m->reconstruct) {
         const char **names = xalloc(sizeof(char *));
         names[0] = "reconstruction";
-        vec_push(&p->functions, build_forward(m, "reconstruct", NULL, &m->reconstruct, 1, names));
+        Function *f = build_forward(m, "reconstruct", NULL, &m->reconstruct, 1, names);
+        f->reconstructs = true;
+        vec_push(&p->functions, f);
     }
     return p;
 }

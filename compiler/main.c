@@ -29,6 +29,8 @@ static const char *const usage_main =
     "  compile SPEC [-o DIR]     write DIR/<model>.h and DIR/<model>.c\n"
     "  train SPEC [options]      compile, build the trainer, train on IDX data\n"
     "  sample SPEC --weights F   draw samples from a trained checkpoint into a PNG grid\n"
+    "  explore SPEC MODE ...     interpolations, walks, class grids, traversals, reconstructions\n"
+    "  export SPEC --weights F   write a self-contained C sampler with the trained weights\n"
     "\n"
     "Run `genc COMMAND --help` for a command's options.\n";
 
@@ -61,6 +63,35 @@ static const char *const usage_sample =
     "  -n N            number of samples (default 64)\n"
     "  --seed S        seed for the latent draws (default 1)\n"
     "  -o GRID.png     where to write the grid\n";
+
+static const char *const usage_explore =
+    "usage: genc explore SPEC MODE --weights FILE -o GRID.png [--seed S] [--rows R] [--cols C]\n"
+    "                    [--label K] [--step X] [--range X] [--data DIR]\n"
+    "\n"
+    "Writes a grid of images from a trained model's sample network (z drawn with --seed, default 1):\n"
+    "  lerp         each row a straight line between two random z (default 8 rows x 10 columns)\n"
+    "  slerp        the same turning along the great circle while |z| goes linearly from |a| to |b|\n"
+    "               (a straight line passes near 0, where z is atypical)\n"
+    "  walk         one random walk in reading order: z' = sqrt(1 - X^2) z + X e, e ~ N(0, 1),\n"
+    "               which keeps z distributed as N(0, 1) (--step X, default 0.3)\n"
+    "  classes      conditional models: one z per row, the same z in every class, one class per column\n"
+    "  traverse     row d moves latent dimension d over [-X, X] around one z (--range X, default 3;\n"
+    "               --rows limits the dimensions shown), 9 columns\n"
+    "  reconstruct  models with `reconstruct`: test images (t10k in --data, default\n"
+    "               /usr/share/datasets/fashion-mnist), each beside its reconstruction\n"
+    "\n"
+    "  --label K    a conditional model's class in the other modes (default: row r shows class r)\n";
+
+static const char *const usage_export =
+    "usage: genc export SPEC --weights FILE -o DIR [--name NAME] [--batch N] [--blas]\n"
+    "\n"
+    "Writes DIR/NAME.h and DIR/NAME.c: the model's sample network in inference mode with the\n"
+    "checkpoint's weights embedded. NAME.c compiles alone (C99 or C++) and links with libm.\n"
+    "  --weights FILE  a checkpoint written by genc train\n"
+    "  -o DIR          output folder (created if missing)\n"
+    "  --name NAME     prefix of the files and functions (default <model>_sampler)\n"
+    "  --batch N       samples per call (default 1)\n"
+    "  --blas          large products through cblas, as the trainer does (then link -lopenblas)\n";
 
 static bool wants_help(int argc, char **argv)
 {
@@ -113,6 +144,34 @@ static int cmd_compile(int argc, char **argv)
     if (!out) out = xprintf("generated/%s", p->model->name);
     emit_program(p, out, (EmitOptions){.real = o.real});
     if (o.stats) print_plan_stats(p, stdout);
+    return 0;
+}
+
+static int cmd_export(int argc, char **argv)
+{
+    if (wants_help(argc, argv)) return printf("%s", usage_export), 0;
+    const char *spec = NULL;
+    ExportOptions o = {0};
+    int batch = 1;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-o") == 0 && i + 1 < argc) o.dir = argv[++i];
+        else if (strcmp(a, "--weights") == 0 && i + 1 < argc) o.weights = argv[++i];
+        else if (strcmp(a, "--name") == 0 && i + 1 < argc) o.name = argv[++i];
+        else if (strcmp(a, "--batch") == 0) batch = parse_positive(usage_export, a, i + 1 < argc ? argv[++i] : NULL);
+        else if (strcmp(a, "--blas") == 0) o.blas = true;
+        else if (a[0] == '-') usage_error(usage_export, "unknown or incomplete option '%s'", a);
+        else if (!spec) spec = a;
+        else usage_error(usage_export, "unexpected argument '%s'", a);
+    }
+    if (!spec) usage_error(usage_export, "%s", "no SPEC given");
+    if (!o.weights) usage_error(usage_export, "%s", "no --weights FILE given");
+    if (!o.dir) usage_error(usage_export, "%s", "no -o DIR given");
+    if (o.name && !is_identifier(o.name)) usage_error(usage_export, "--name %s: not a C identifier", o.name);
+    Program *p = compile_spec(spec, (CompileOptions){.real = "float", .batch = batch});
+    if (!o.name) o.name = xprintf("%s_sampler", p->model->name);
+    export_sampler(p, o);
+    printf("wrote %s/%s.h and %s/%s.c\n", o.dir, o.name, o.dir, o.name);
     return 0;
 }
 
@@ -193,18 +252,19 @@ static int cmd_train(int argc, char **argv)
     fatal("cannot run %s: %s", exe, strerror(errno));
 }
 
-static int cmd_sample(int argc, char **argv)
+/* sample and explore run inside the model's trainer, built in a temporary folder. */
+static int run_trainer_command(const char *command, const char *usage, int argc, char **argv)
 {
-    if (wants_help(argc, argv)) return printf("%s", usage_sample), 0;
-    if (argc < 1 || argv[0][0] == '-') usage_error(usage_sample, "%s", "no SPEC given");
-    char tmpl[] = "/tmp/genc-sample-XXXXXX";
+    if (wants_help(argc, argv)) return printf("%s", usage), 0;
+    if (argc < 1 || argv[0][0] == '-') usage_error(usage, "%s", "no SPEC given");
+    char tmpl[] = "/tmp/genc-run-XXXXXX";
     char *dir = mkdtemp(tmpl);
     if (!dir) fatal("cannot create a temporary folder: %s", strerror(errno));
     const char *exe = build_trainer(argv[0], dir);
     char **args = xalloc(sizeof(char *) * (size_t)(argc + 2));
     int n = 0;
     args[n++] = (char *)exe;
-    args[n++] = "sample";
+    args[n++] = (char *)command;
     for (int i = 1; i < argc; i++) args[n++] = argv[i];
     args[n] = NULL;
     int status = run_wait(args);
@@ -222,7 +282,9 @@ int main(int argc, char **argv)
     int status;
     if (strcmp(argv[1], "compile") == 0) status = cmd_compile(argc - 2, argv + 2);
     else if (strcmp(argv[1], "train") == 0) status = cmd_train(argc - 2, argv + 2);
-    else if (strcmp(argv[1], "sample") == 0) status = cmd_sample(argc - 2, argv + 2);
+    else if (strcmp(argv[1], "sample") == 0) status = run_trainer_command("sample", usage_sample, argc - 2, argv + 2);
+    else if (strcmp(argv[1], "export") == 0) status = cmd_export(argc - 2, argv + 2);
+    else if (strcmp(argv[1], "explore") == 0) status = run_trainer_command("explore", usage_explore, argc - 2, argv + 2);
     else usage_error(usage_main, "unknown command '%s'", argv[1]);
     free_all();
     return status;

@@ -118,3 +118,13 @@ char *dims_str(Dims d, bool batched)
     snprintf(buf + len, sizeof buf - (size_t)len, "]");
     return xstrdup(buf);
 }
+
+bool is_identifier(const char *s)
+{
+    if (!s || !*s || !(s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+            return false;
+    return true;
+}

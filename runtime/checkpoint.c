@@ -102,20 +102,19 @@ static int meta_long(const GencSafetensors *st, const char *path, const char *ke
     return 0;
 }
 
-/* Finds name and checks its shape against the parameter's. */
-static const GencTensorIn *find_like(const GencSafetensors *st, const char *path, const char *name,
-                                     const GencParam *p, GencError *err)
+const GencTensorIn *genc_checkpoint_tensor(const GencSafetensors *st, const char *path, const char *name, int rank,
+                                          const int *shape, GencError *err)
 {
     const GencTensorIn *t = genc_safetensors_find(st, name);
     if (!t) {
         genc_fail(err, "%s: no tensor '%s' (a checkpoint of another model, or of an older spec?)", path, name);
         return NULL;
     }
-    bool same = t->rank == p->rank;
-    for (int d = 0; same && d < p->rank; d++) same = t->shape[d] == p->shape[d];
+    bool same = t->rank == rank;
+    for (int d = 0; same && d < rank; d++) same = t->shape[d] == shape[d];
     if (!same) {
         char want[64] = "", got[64] = "";
-        for (int d = 0; d < p->rank; d++) snprintf(want + strlen(want), sizeof want - strlen(want), "%s%d", d ? "," : "", p->shape[d]);
+        for (int d = 0; d < rank; d++) snprintf(want + strlen(want), sizeof want - strlen(want), "%s%d", d ? "," : "", shape[d]);
         for (int d = 0; d < t->rank; d++)
             snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? "," : "", (long long)t->shape[d]);
         genc_fail(err, "%s: tensor '%s' has shape [%s]; the model needs [%s]", path, name, got, want);
@@ -124,27 +123,36 @@ static const GencTensorIn *find_like(const GencSafetensors *st, const char *path
     return t;
 }
 
+static const GencTensorIn *find_like(const GencSafetensors *st, const char *path, const char *name,
+                                     const GencParam *p, GencError *err)
+{
+    return genc_checkpoint_tensor(st, path, name, p->rank, p->shape, err);
+}
+
+int genc_checkpoint_open(const char *path, const char *model_name, GencSafetensors *st, GencError *err)
+{
+    if (genc_safetensors_read(path, st, err)) return -1;
+    const char *format = genc_safetensors_meta(st, "format"), *version = genc_safetensors_meta(st, "version");
+    const char *model = genc_safetensors_meta(st, "model");
+    if (!format || strcmp(format, CHECKPOINT_FORMAT) != 0)
+        genc_fail(err, "%s: not a genc checkpoint (no format '%s' in its metadata)", path, CHECKPOINT_FORMAT);
+    else if (!version || strcmp(version, CHECKPOINT_VERSION) != 0)
+        genc_fail(err, "%s: checkpoint version %s; this genc reads version %s", path, version ? version : "?",
+                  CHECKPOINT_VERSION);
+    else if (!model || strcmp(model, model_name) != 0)
+        genc_fail(err, "%s: a checkpoint of model '%s', not '%s'", path, model ? model : "?", model_name);
+    else
+        return 0;
+    genc_safetensors_free(st);
+    return -1;
+}
+
 int genc_checkpoint_load(GencTrainer *t, const char *path, bool weights_only, GencError *err)
 {
     const GencModel *m = t->model;
     GencSafetensors st;
-    if (genc_safetensors_read(path, &st, err)) return -1;
+    if (genc_checkpoint_open(path, m->name, &st, err)) return -1;
     int rc = -1;
-    const char *format = genc_safetensors_meta(&st, "format"), *version = genc_safetensors_meta(&st, "version");
-    const char *model = genc_safetensors_meta(&st, "model");
-    if (!format || strcmp(format, CHECKPOINT_FORMAT) != 0) {
-        genc_fail(err, "%s: not a genc checkpoint (no format '%s' in its metadata)", path, CHECKPOINT_FORMAT);
-        goto done;
-    }
-    if (!version || strcmp(version, CHECKPOINT_VERSION) != 0) {
-        genc_fail(err, "%s: checkpoint version %s; this genc reads version %s", path, version ? version : "?",
-                  CHECKPOINT_VERSION);
-        goto done;
-    }
-    if (!model || strcmp(model, m->name) != 0) {
-        genc_fail(err, "%s: a checkpoint of model '%s', not '%s'", path, model ? model : "?", m->name);
-        goto done;
-    }
     /* Check everything first, so that a bad file changes nothing. */
     const GencTensorIn **found =
         calloc((size_t)m->n_param_tensors * (1 + 2 * (size_t)m->n_steps) + (size_t)m->n_state_tensors + 1, sizeof *found);

@@ -96,6 +96,7 @@ typedef struct {
     int n_steps;
     const GencStep *steps;
     const GencFunction *sample;      /* NULL when the model does not sample; its input is N(0,1) */
+    int classes;                     /* classes of data.labels (onehot's size), 0 when unused */
     const GencFunction *reconstruct; /* NULL when it does not reconstruct */
     int n_functions;
     const GencFunction *functions;   /* every network's forward pass */

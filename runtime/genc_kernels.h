@@ -8,13 +8,17 @@
  *
  * Everything is static: each generated file gets its own copy, and a test can
  * include this header with GENC_DOUBLE defined to run the same kernels in
- * double precision for finite-difference checks. */
+ * double precision for finite-difference checks. With GENC_NO_BLAS every
+ * product runs in the plain-C GEMM below (exported samplers need only libm).
+ * Plain C99 apart from GCC's vector extension where available; compiles as C++. */
 #ifndef GENC_KERNELS_H
 #define GENC_KERNELS_H
 
 #include <math.h>
 #include <stddef.h>
+#ifndef GENC_NO_BLAS
 #include <cblas.h>
+#endif
 
 #ifdef GENC_DOUBLE
 typedef double genc_real;
@@ -143,11 +147,15 @@ static inline void genc_gemm_small(int trans_a, int trans_b, int M, int N, int K
 static inline void genc_gemm(int trans_a, int trans_b, int M, int N, int K, const genc_real *A, int lda,
                              const genc_real *B, int ldb, int acc, genc_real *C, int ldc)
 {
+#ifdef GENC_NO_BLAS
+    genc_gemm_small(trans_a, trans_b, M, N, K, A, lda, B, ldb, acc, C, ldc);
+#else
     if ((double)M * N * K <= GENC_SMALL_GEMM)
         genc_gemm_small(trans_a, trans_b, M, N, K, A, lda, B, ldb, acc, C, ldc);
     else
         GENC_GEMM(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K,
                   1, A, lda, B, ldb, acc ? 1 : 0, C, ldc);
+#endif
 }
 
 /* ---- dense: out = act(inp · weightᵀ + bias) ---------------------------- */

@@ -17,17 +17,9 @@ typedef struct {
 
 int genc_fail(GencError *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* ---- rng.c: xoshiro256**, seeded through splitmix64 ----------------------- */
+/* ---- genc_rng.h: xoshiro256**, seeded through splitmix64 ------------------- */
 
-typedef struct {
-    uint64_t s[4];
-} GencRng;
-
-void genc_rng_seed(GencRng *rng, uint64_t seed);
-uint64_t genc_rng_next(GencRng *rng);
-float genc_rng_uniform(GencRng *rng); /* [0, 1), 24 bits */
-void genc_rng_fill_uniform(GencRng *rng, float *out, size_t n, float lo, float hi);
-void genc_rng_fill_normal(GencRng *rng, float *out, size_t n); /* Box-Muller, pairs */
+#include "genc_rng.h"
 
 /* ---- optim.c: PyTorch's update rules ---------------------------------------- */
 
@@ -135,7 +127,47 @@ int genc_trainer_epoch(const GencTrainer *t);
 void genc_trainer_forward(GencTrainer *t, const GencFunction *f, const float *const *inputs, float *const *outputs);
 const GencFunction *genc_model_function(const GencModel *m, const char *name);
 
+/* ---- explore.c: the sample network on chosen latent points ---------------------- */
+
+size_t genc_latent_size(const GencModel *m);      /* floats of z per sample; 0 without a sample network */
+bool genc_sample_takes_labels(const GencModel *m); /* a conditional model: a class per sample */
+/* n images from the sample network at latent points z (n × latent) and, for
+ * a conditional model, labels (n class indices as floats). */
+int genc_sample_images(GencTrainer *t, int n, const float *z, const float *labels, float *out, GencError *err);
+
+typedef enum {
+    GENC_EXPLORE_LERP, GENC_EXPLORE_SLERP, GENC_EXPLORE_WALK, GENC_EXPLORE_CLASSES, GENC_EXPLORE_TRAVERSE,
+    GENC_EXPLORE_RECONSTRUCT
+} GencExploreMode;
+
+typedef struct {
+    GencExploreMode mode;
+    uint64_t seed;
+    int rows, cols;            /* 0: the mode's default */
+    int label;                 /* conditional models outside "classes": -1 gives row r class r mod classes */
+    float step;                /* walk: z' = sqrt(1 - step²) z + step ε, which keeps z ~ N(0, 1) */
+    float range;               /* traverse: each dimension from -range to +range */
+    const GencDataset *data;   /* reconstruct: the test images */
+} GencExplore;
+
+typedef struct {
+    int rows, cols;
+    size_t latent;
+    float *images;             /* rows × cols images, reading order */
+    float *z, *labels;         /* the latent point and label of each image (NULL where unused) */
+} GencGrid;
+
+int genc_explore(GencTrainer *t, const GencExplore *o, GencGrid *grid, GencError *err);
+void genc_grid_free(GencGrid *grid);
+bool genc_explore_mode(const char *name, GencExploreMode *mode);
+
 int genc_checkpoint_save(const GencTrainer *t, const char *path, GencError *err);
+/* Reads a checkpoint and checks its format, version and model name; on
+ * failure st needs no freeing. */
+int genc_checkpoint_open(const char *path, const char *model_name, GencSafetensors *st, GencError *err);
+/* The tensor name of st, checked to have the given shape. */
+const GencTensorIn *genc_checkpoint_tensor(const GencSafetensors *st, const char *path, const char *name, int rank,
+                                          const int *shape, GencError *err);
 /* With weights_only, only parameters are read (for sampling). */
 int genc_checkpoint_load(GencTrainer *t, const char *path, bool weights_only, GencError *err);
 

@@ -236,13 +236,17 @@ const GencFunction *genc_model_function(const GencModel *m, const char *name)
 
 /* ---- the <model>_train command line --------------------------------------------- */
 
+typedef enum { CMD_TRAIN, CMD_SAMPLE, CMD_EXPLORE } Command;
+
 typedef struct {
+    Command command;
     const char *data_dir, *out_dir, *weights, *output;
     long steps;
     int epochs, subset, samples;
     long checkpoint_every;
     uint64_t seed;
     bool resume;
+    GencExplore explore;
 } Options;
 
 static volatile sig_atomic_t interrupted;
@@ -254,6 +258,8 @@ static void usage(const GencModel *m, FILE *out)
             "usage: %s_train [train] [--data DIR] [--epochs N | --steps N] [--seed S] [--out DIR]\n"
             "                [--resume] [--subset N] [--checkpoint-every N]\n"
             "       %s_train sample --weights FILE [-n N] [--seed S] -o GRID.png\n"
+            "       %s_train explore MODE --weights FILE [--seed S] [--rows R] [--cols C] [--label K]\n"
+            "                [--step X] [--range X] [--data DIR] -o GRID.png\n"
             "\n"
             "  --data DIR      IDX data folder (default /usr/share/datasets/fashion-mnist)\n"
             "  --epochs N      passes over the data (default 1); --steps N counts iterations\n"
@@ -261,8 +267,9 @@ static void usage(const GencModel *m, FILE *out)
             "  --out DIR       output folder (default runs/%s)\n"
             "  --resume        continue DIR/checkpoint.safetensors exactly\n"
             "  --subset N      use the first N images only\n"
-            "  --checkpoint-every N  also checkpoint every N iterations (default: each epoch)\n",
-            m->name, m->name, m->name);
+            "  --checkpoint-every N  also checkpoint every N iterations (default: each epoch)\n"
+            "  explore modes: lerp, slerp, walk, classes, traverse, reconstruct (see genc explore --help)\n",
+            m->name, m->name, m->name, m->name);
 }
 
 static int bad_option(const GencModel *m, const char *msg, const char *arg)
@@ -283,11 +290,22 @@ static bool parse_long(const char *s, long lo, long hi, long *out)
     return true;
 }
 
-static int parse_options(const GencModel *m, int argc, char **argv, Options *o, bool sample)
+static bool parse_float(const char *s, double lo, double hi, float *out)
+{
+    if (!s) return false;
+    char *end;
+    double v = strtod(s, &end);
+    if (*end || end == s || !(v >= lo && v <= hi)) return false;
+    *out = (float)v;
+    return true;
+}
+
+static int parse_options(const GencModel *m, int argc, char **argv, Options *o)
 {
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long n;
+        GencExplore *e = &o->explore;
         if (strcmp(a, "--data") == 0 && v) o->data_dir = argv[++i];
         else if (strcmp(a, "--out") == 0 && v) o->out_dir = argv[++i];
         else if (strcmp(a, "--weights") == 0 && v) o->weights = argv[++i];
@@ -308,13 +326,26 @@ static int parse_options(const GencModel *m, int argc, char **argv, Options *o, 
         } else if (strcmp(a, "-n") == 0) {
             if (!parse_long(v, 1, 1 << 16, &n)) return bad_option(m, "-n needs a positive integer", NULL);
             o->samples = (int)n, i++;
+        } else if (strcmp(a, "--rows") == 0 || strcmp(a, "--cols") == 0) {
+            if (!parse_long(v, 1, 256, &n)) return bad_option(m, "--rows and --cols take 1 to 256", NULL);
+            *(a[2] == 'r' ? &e->rows : &e->cols) = (int)n, i++;
+        } else if (strcmp(a, "--label") == 0) {
+            if (!parse_long(v, 0, 65535, &n)) return bad_option(m, "--label needs a class index", NULL);
+            e->label = (int)n, i++;
+        } else if (strcmp(a, "--step") == 0) {
+            if (!parse_float(v, 0, 1, &e->step)) return bad_option(m, "--step takes a number in [0, 1]", NULL);
+            i++;
+        } else if (strcmp(a, "--range") == 0) {
+            if (!parse_float(v, 0, 1e3, &e->range)) return bad_option(m, "--range takes a positive number", NULL);
+            i++;
         } else if (strcmp(a, "--checkpoint-every") == 0) {
             if (!parse_long(v, 1, 1L << 40, &n)) return bad_option(m, "--checkpoint-every needs a positive integer", NULL);
             o->checkpoint_every = n, i++;
         } else return bad_option(m, "unknown or incomplete option", a);
     }
-    if (!sample && o->steps && o->epochs) return bad_option(m, "give --epochs or --steps, not both", NULL);
-    if (sample && (!o->weights || !o->output)) return bad_option(m, "sample needs --weights FILE and -o GRID.png", NULL);
+    if (o->command == CMD_TRAIN && o->steps && o->epochs) return bad_option(m, "give --epochs or --steps, not both", NULL);
+    if (o->command != CMD_TRAIN && (!o->weights || !o->output))
+        return bad_option(m, "sample and explore need --weights FILE and -o GRID.png", NULL);
     return 0;
 }
 
@@ -339,32 +370,35 @@ static char *join(const char *dir, const char *name)
     return s;
 }
 
-/* Runs the sample network on N(0,1) draws from seed; writes n images to path. */
+/* Runs the sample network on N(0,1) draws from seed; writes n images to path.
+ * A conditional model gets one row per class (n rounded to whole rows). */
 static int write_samples(GencTrainer *t, const char *path, int n, uint64_t seed, GencError *err)
 {
     const GencModel *m = t->model;
-    const GencFunction *f = m->sample;
-    size_t per_image = (size_t)m->image_channels * m->image_height * m->image_width;
-    if (f->output_sizes[0] != per_image * (size_t)m->batch)
-        return genc_fail(err, "%s: the sample network's output is not an image of the data's shape", path);
-    int runs = (n + m->batch - 1) / m->batch;
-    float *z = alloc_floats(f->inputs[0].size), *out = alloc_floats(per_image * (size_t)m->batch * (size_t)runs);
-    if (!z || !out) {
-        free(z);
-        free(out);
-        return genc_fail(err, "out of memory");
+    size_t per_image = (size_t)m->image_channels * m->image_height * m->image_width, latent = genc_latent_size(m);
+    bool labelled = genc_sample_takes_labels(m);
+    int cols = (int)ceil(sqrt((double)n));
+    if (labelled) {
+        cols = n / m->classes > 0 ? n / m->classes : 1;
+        n = cols * m->classes;
+    }
+    float *z = alloc_floats(latent * (size_t)n), *labels = alloc_floats((size_t)n),
+          *out = alloc_floats(per_image * (size_t)n);
+    int rc = -1;
+    if (!z || !labels || !out) {
+        genc_fail(err, "out of memory");
+        goto done;
     }
     GencRng rng;
     genc_rng_seed(&rng, seed);
-    for (int r = 0; r < runs; r++) {
-        genc_rng_fill_normal(&rng, z, f->inputs[0].size);
-        float *dst = out + (size_t)r * per_image * m->batch;
-        genc_trainer_forward(t, f, (const float *const[]){z}, (float *const[]){dst});
-    }
-    int cols = (int)ceil(sqrt((double)n));
-    int rc = genc_png_write_grid(path, out, n, m->image_channels, m->image_height, m->image_width, cols, m->image_lo,
+    genc_rng_fill_normal(&rng, z, latent * (size_t)n);
+    for (int i = 0; i < n; i++) labels[i] = (float)(i / cols);
+    if (genc_sample_images(t, n, z, labelled ? labels : NULL, out, err) == 0)
+        rc = genc_png_write_grid(path, out, n, m->image_channels, m->image_height, m->image_width, cols, m->image_lo,
                                  m->image_hi, err);
+done:
     free(z);
+    free(labels);
     free(out);
     return rc;
 }
@@ -542,16 +576,47 @@ done:
     return rc;
 }
 
+static int run_explore(const GencModel *m, const Options *o)
+{
+    GencError err;
+    GencDataset data = {0};
+    GencGrid grid = {0};
+    GencExplore e = o->explore;
+    e.seed = o->seed;
+    e.data = &data;
+    GencTrainer *t = genc_trainer_new(m, NULL, o->seed, &err);
+    int rc = !t || genc_checkpoint_load(t, o->weights, true, &err) ||
+             (e.mode == GENC_EXPLORE_RECONSTRUCT && genc_dataset_load(o->data_dir, "t10k", 0, &data, &err)) ||
+             genc_explore(t, &e, &grid, &err) ||
+             genc_png_write_grid(o->output, grid.images, grid.rows * grid.cols, m->image_channels, m->image_height,
+                                 m->image_width, grid.cols, m->image_lo, m->image_hi, &err);
+    if (rc) fprintf(stderr, "%s_train: %s\n", m->name, err.msg);
+    else printf("wrote %d x %d images to %s\n", grid.rows, grid.cols, o->output);
+    genc_grid_free(&grid);
+    genc_dataset_free(&data);
+    genc_trainer_free(t);
+    return rc ? 1 : 0;
+}
+
 int genc_train_main(const GencModel *m, int argc, char **argv)
 {
-    bool sample = argc > 1 && strcmp(argv[1], "sample") == 0;
-    int first = argc > 1 && (sample || strcmp(argv[1], "train") == 0) ? 2 : 1;
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return usage(m, stdout), 0;
     static char default_out[256];
     snprintf(default_out, sizeof default_out, "runs/%s", m->name);
-    Options o = {.data_dir = "/usr/share/datasets/fashion-mnist", .out_dir = default_out, .seed = 1};
-    int rc = parse_options(m, argc - first, argv + first, &o, sample);
+    Options o = {.data_dir = "/usr/share/datasets/fashion-mnist", .out_dir = default_out, .seed = 1,
+                 .explore = {.label = -1, .step = 0.3f, .range = 3}};
+    int first = 1;
+    if (argc > 1 && strcmp(argv[1], "train") == 0) first = 2;
+    else if (argc > 1 && strcmp(argv[1], "sample") == 0) o.command = CMD_SAMPLE, first = 2;
+    else if (argc > 1 && strcmp(argv[1], "explore") == 0) {
+        o.command = CMD_EXPLORE, first = 3;
+        if (argc < 3 || !genc_explore_mode(argv[2], &o.explore.mode))
+            return bad_option(m, "explore needs a mode: lerp, slerp, walk, classes, traverse or reconstruct",
+                              argc > 2 ? argv[2] : NULL);
+    }
+    int rc = parse_options(m, argc - first, argv + first, &o);
     if (rc) return rc;
-    return sample ? run_sample(m, &o) : run_training(m, &o);
+    return o.command == CMD_SAMPLE ? run_sample(m, &o) : o.command == CMD_EXPLORE ? run_explore(m, &o)
+                                                                                  : run_training(m, &o);
 }

@@ -32,10 +32,10 @@ int posix_memalign(void **p, size_t a, size_t n)
     return *p ? 0 : 12;
 }
 
-extern const GencModel mlp_gan_model, vae_model, autoencoder_model, conv_autoencoder_model, dcgan_model;
+extern const GencModel mlp_gan_model, vae_model, autoencoder_model, conv_autoencoder_model, dcgan_model, cgan_model;
 static const GencModel *const models[] = {&mlp_gan_model, &vae_model, &autoencoder_model, &conv_autoencoder_model,
-                                          &dcgan_model};
-enum { N_MODELS = 5 };
+                                          &dcgan_model, &cgan_model};
+enum { N_MODELS = sizeof models / sizeof models[0] };
 
 START_TEST(training_allocates_nothing)
 {

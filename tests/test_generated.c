@@ -11,7 +11,7 @@
 
 #include "compiler.h"
 
-static const char *const models[] = {"mlp_gan", "vae", "autoencoder", "conv_autoencoder", "dcgan"};
+static const char *const models[] = {"mlp_gan", "vae", "autoencoder", "conv_autoencoder", "dcgan", "cgan"};
 enum { N_MODELS = sizeof models / sizeof models[0] };
 
 static char *slurp(const char *path, size_t *size)

@@ -16,6 +16,7 @@
 
 #include "autoencoder.h"
 #include "conv_autoencoder.h"
+#include "cgan.h"
 #include "dcgan.h"
 #include "every_op.h"
 #include "mlp_gan.h"
@@ -55,6 +56,11 @@ static const StepCase cases[] = {
      {IMAGE, NOISE, MASK, MASK, MASK, MASK}},
     {"dcgan g", dcgan_step_g, DCGAN_PARAMS, DCGAN_STATE, DCGAN_ARENA, 0, DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT,
      3, {3 * 100, 3 * 64 * 196, 3 * 128 * 49}, {NOISE, MASK, MASK}},
+    /* inputs: images, labels, z */
+    {"cgan d", cgan_step_d, CGAN_PARAMS, CGAN_STATE, CGAN_ARENA, CGAN_DISCRIMINATOR_DENSE1_WEIGHT, CGAN_PARAMS,
+     3, {3 * 784, 3, 3 * 100}, {IMAGE, LABEL, NOISE}},
+    {"cgan g", cgan_step_g, CGAN_PARAMS, CGAN_STATE, CGAN_ARENA, 0, CGAN_DISCRIMINATOR_DENSE1_WEIGHT,
+     2, {3, 3 * 100}, {LABEL, NOISE}},
     /* inputs: labels, z, u (u feeds a log: positive) */
     {"every_op a", every_op_step_a, EVERY_OP_PARAMS, EVERY_OP_STATE, EVERY_OP_ARENA, EVERY_OP_DISC_DENSE1_WEIGHT, EVERY_OP_PARAMS,
      3, {3, 3 * 4, 3 * 12}, {LABEL, NOISE, POSITIVE}},

@@ -11,7 +11,8 @@
 #include "compiler.h"
 
 static const char *const models[] = {"models/mlp_gan.lua", "models/vae.lua", "models/autoencoder.lua",
-                                     "models/conv_autoencoder.lua", "models/dcgan.lua", "tests/models/every_op.lua"};
+                                     "models/conv_autoencoder.lua", "models/dcgan.lua", "models/cgan.lua",
+                                     "tests/models/every_op.lua"};
 enum { N_MODELS = sizeof models / sizeof models[0] };
 
 static Program *compile(const char *spec)

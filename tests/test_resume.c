@@ -11,11 +11,12 @@
 #include "genc_runtime.h"
 #include "synthetic.h"
 
-extern const GencModel mlp_gan_model, vae_model, autoencoder_model, conv_autoencoder_model;
+extern const GencModel mlp_gan_model, vae_model, autoencoder_model, conv_autoencoder_model, cgan_model;
 /* DCGAN's round trip (with batchnorm statistics) is in test_conv: 200 of its
  * iterations twice over would take minutes. */
-static const GencModel *const models[] = {&mlp_gan_model, &vae_model, &autoencoder_model, &conv_autoencoder_model};
-enum { N_MODELS = 4 };
+static const GencModel *const models[] = {&mlp_gan_model, &vae_model, &autoencoder_model, &conv_autoencoder_model,
+                                          &cgan_model};
+enum { N_MODELS = sizeof models / sizeof models[0] };
 
 START_TEST(resume_is_bit_exact)
 {
