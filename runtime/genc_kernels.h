@@ -112,9 +112,42 @@ static inline void genc_gemm_tile(genc_real c[GENC_GEMM_MR][GENC_GEMM_NR], const
 #endif
 }
 
+/* a · b over n contiguous values */
+static inline genc_real genc_dot(const genc_real *a, const genc_real *b, int n)
+{
+    int k = 0;
+    genc_real sum = 0;
+#if defined(__GNUC__)
+    genc_gemm_row s0 = {0}, s1 = {0}, x, y;
+    for (; k + 2 * GENC_GEMM_NR <= n; k += 2 * GENC_GEMM_NR) {
+        __builtin_memcpy(&x, a + k, sizeof x);
+        __builtin_memcpy(&y, b + k, sizeof y);
+        s0 += x * y;
+        __builtin_memcpy(&x, a + k + GENC_GEMM_NR, sizeof x);
+        __builtin_memcpy(&y, b + k + GENC_GEMM_NR, sizeof y);
+        s1 += x * y;
+    }
+    s0 += s1;
+    for (int j = 0; j < GENC_GEMM_NR; j++) sum += s0[j];
+#endif
+    for (; k < n; k++) sum += a[k] * b[k];
+    return sum;
+}
+
 static inline void genc_gemm_small(int trans_a, int trans_b, int M, int N, int K, const genc_real *A, int lda,
                                    const genc_real *B, int ldb, int acc, genc_real *C, int ldc)
 {
+    /* A few rows times B stored (N,K) — a dense layer at batch 1, as in a
+     * sampler — are dot products of contiguous rows: packing would cost more
+     * than the product. */
+    if (!trans_a && trans_b && M < GENC_GEMM_MR) {
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                genc_real *c = C + (size_t)i * ldc + j;
+                *c = (acc ? *c : 0) + genc_dot(A + (size_t)i * lda, B + (size_t)j * ldb, K);
+            }
+        return;
+    }
     genc_real b_panel[GENC_GEMM_KC * GENC_GEMM_NR], a_panel[GENC_GEMM_KC * GENC_GEMM_MR];
     genc_real tile[GENC_GEMM_MR][GENC_GEMM_NR];
     for (int j0 = 0; j0 < N; j0 += GENC_GEMM_NR) {

@@ -379,7 +379,7 @@ static int write_samples(GencTrainer *t, const char *path, int n, uint64_t seed,
     bool labelled = genc_sample_takes_labels(m);
     int cols = (int)ceil(sqrt((double)n));
     if (labelled) {
-        cols = n / m->classes > 0 ? n / m->classes : 1;
+        cols = (n + m->classes - 1) / m->classes;
         n = cols * m->classes;
     }
     float *z = alloc_floats(latent * (size_t)n), *labels = alloc_floats((size_t)n),
@@ -437,7 +437,8 @@ static int write_pictures(GencTrainer *t, const GencDataset *data, const Options
     int rc = 0;
     if (t->model->sample) {
         char *path = join(o->out_dir, "samples.png");
-        rc |= path ? write_samples(t, path, 64, o->seed + 7, err) : -1;
+        int n = genc_sample_takes_labels(t->model) ? 10 * t->model->classes : 64; /* ten of each class */
+        rc |= path ? write_samples(t, path, n, o->seed + 7, err) : -1;
         free(path);
     }
     if (t->model->reconstruct && rc == 0) {

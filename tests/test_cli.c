@@ -3,7 +3,8 @@
  * first line (`-- expect: ...`) the message genc must print; genc must exit 1
  * and write nothing. A bytecode spec is refused; bad command lines get usage
  * errors. And genc train / genc sample work end to end, refuse to overwrite a
- * checkpoint, resume, and refuse another model's weights. */
+ * checkpoint, resume, and refuse another model's weights; genc explore and genc
+ * export work and refuse what they cannot do, naming the file. */
 #define _DEFAULT_SOURCE
 #include <check.h>
 
@@ -189,6 +190,55 @@ START_TEST(train_resume_and_sample)
     r = run_genc((const char *[]){"sample", "models/mlp_gan.lua", "--weights", ckpt, "-o", grid, NULL});
     ck_assert_int_eq(r.status, 1);
     ck_assert_msg(strstr(r.err, "a checkpoint of model 'vae', not 'mlp_gan'") != NULL, "%s", r.err);
+
+    /* explore: a mode that works, bad modes and modes the model cannot do */
+    r = run_genc((const char *[]){"explore", "models/vae.lua", "traverse", "--weights", ckpt, "--rows", "3", "-o", grid,
+                                  NULL});
+    ck_assert_msg(r.status == 0, "explore failed: %s%s", r.out, r.err);
+    ck_assert_msg(strstr(r.out, "wrote 3 x 9 images") != NULL, "%s", r.out);
+    r = run_genc((const char *[]){"explore", "models/vae.lua", "reconstruct", "--weights", ckpt, "--data", data, "-o",
+                                  grid, NULL});
+    ck_assert_msg(r.status == 0, "explore reconstruct failed: %s%s", r.out, r.err);
+    r = run_genc((const char *[]){"explore", "models/vae.lua", "spin", "--weights", ckpt, "-o", grid, NULL});
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_msg(strstr(r.err, "explore needs a mode: lerp, slerp") != NULL, "%s", r.err);
+    r = run_genc((const char *[]){"explore", "models/vae.lua", "classes", "--weights", ckpt, "-o", grid, NULL});
+    ck_assert_int_eq(r.status, 1);
+    ck_assert_msg(strstr(r.err, "model vae does not sample from a class label") != NULL, "%s", r.err);
+    r = run_genc((const char *[]){"explore", "--help", NULL});
+    ck_assert_int_eq(r.status, 0);
+    ck_assert(strstr(r.out, "traverse") != NULL);
+
+    /* export: works; refuses models without a sample network, other models' and corrupt checkpoints,
+       and writes nothing when it refuses */
+    char exp[300], header[400], bad[300];
+    snprintf(exp, sizeof exp, "%s/export", dir);
+    snprintf(header, sizeof header, "%s/vae_sampler.h", exp);
+    r = run_genc((const char *[]){"export", "models/vae.lua", "--weights", ckpt, "-o", exp, NULL});
+    ck_assert_msg(r.status == 0, "export failed: %s%s", r.out, r.err);
+    ck_assert(exists(header));
+    snprintf(bad, sizeof bad, "%s/fresh", dir);
+    r = run_genc((const char *[]){"export", "models/conv_autoencoder.lua", "--weights", ckpt, "-o", bad, NULL});
+    ck_assert_int_eq(r.status, 1);
+    ck_assert_msg(strstr(r.err, "models/conv_autoencoder.lua: model conv_autoencoder has no sample network") != NULL,
+                  "%s", r.err);
+    r = run_genc((const char *[]){"export", "models/mlp_gan.lua", "--weights", ckpt, "-o", bad, NULL});
+    ck_assert_int_eq(r.status, 1);
+    ck_assert_msg(strstr(r.err, "a checkpoint of model 'vae', not 'mlp_gan'") != NULL, "%s", r.err);
+    snprintf(path, sizeof path, "%s/corrupt.safetensors", dir);
+    FILE *f = fopen(path, "w");
+    fputs("\x10\x00\x00\x00\x00\x00\x00\x00{not json at all", f);
+    fclose(f);
+    r = run_genc((const char *[]){"export", "models/vae.lua", "--weights", path, "-o", bad, NULL});
+    ck_assert_int_eq(r.status, 1);
+    ck_assert_msg(strstr(r.err, path) != NULL, "the error does not name the file: %s", r.err);
+    ck_assert_msg(!exists(bad), "a refused export created %s", bad);
+    r = run_genc((const char *[]){"export", "models/vae.lua", "-o", exp, NULL});
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_msg(strstr(r.err, "no --weights FILE given") != NULL, "%s", r.err);
+    r = run_genc((const char *[]){"export", "models/vae.lua", "--weights", ckpt, "-o", exp, "--name", "9lives", NULL});
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_msg(strstr(r.err, "--name 9lives: not a C identifier") != NULL, "%s", r.err);
 
     r = run_genc((const char *[]){"train", "models/vae.lua", "--data", "/tmp/genc-no-data", "--out", dir, NULL});
     ck_assert_int_eq(r.status, 1);
