@@ -251,6 +251,16 @@ static Function *build_forward(Model *m, const char *name, Node *input, Node **o
     return f;
 }
 
+/* A forward function of one expression of the model's inputs. */
+static Function *expression_function(Program *p, const char *name, Node **expr, const char *output_name)
+{
+    const char **names = xalloc(sizeof(char *));
+    names[0] = output_name;
+    Function *f = build_forward(p->model, name, NULL, expr, 1, names);
+    vec_push(&p->functions, f);
+    return f;
+}
+
 Program *build_program(Model *m)
 {
     Program *p = xalloc(sizeof *p);
@@ -269,19 +279,7 @@ Program *build_program(Model *m)
         f->samples = net == m->sample;
         vec_push(&p->functions, f);
     }
-    if (m->sample_expr) {
-        const char **names = xalloc(sizeof(char *));
-        names[0] = "sample";
-        Function *f = build_forward(m, "sample", NULL, &m->sample_expr, 1, names);
-        f->samples = true;
-        vec_push(&p->functions, f);
-    }
-    if (m->reconstruct) {
-        const char **names = xalloc(sizeof(char *));
-        names[0] = "reconstruction";
-        Function *f = build_forward(m, "reconstruct", NULL, &m->reconstruct, 1, names);
-        f->reconstructs = true;
-        vec_push(&p->functions, f);
-    }
+    if (m->sample_expr) expression_function(p, "sample", &m->sample_expr, "sample")->samples = true;
+    if (m->reconstruct) expression_function(p, "reconstruct", &m->reconstruct, "reconstruction")->reconstructs = true;
     return p;
 }
