@@ -58,8 +58,8 @@ static void collect_params(Sampler *s)
         add_param(&s->state, n->running_mean);
         add_param(&s->state, n->running_var);
     }
-    qsort(s->params.items, (size_t)s->params.len, sizeof(void *), by_offset);
-    qsort(s->state.items, (size_t)s->state.len, sizeof(void *), by_offset);
+    if (s->params.len) qsort(s->params.items, (size_t)s->params.len, sizeof(void *), by_offset);
+    if (s->state.len) qsort(s->state.items, (size_t)s->state.len, sizeof(void *), by_offset);
 }
 
 static void load_weights(Sampler *s, GencSafetensors *st)
