@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #define _DEFAULT_SOURCE
 #include "compiler.h"
+#include "genc_runtime.h"
 
 #include <errno.h>
 #include <spawn.h>
@@ -31,6 +32,7 @@ static const char *const usage_main =
     "  sample SPEC --weights F   draw samples from a trained checkpoint into a PNG grid\n"
     "  explore SPEC MODE ...     interpolations, walks, class grids, traversals, reconstructions\n"
     "  export SPEC --weights F   write a self-contained C sampler with the trained weights\n"
+    "  verify SPEC --reference F compare the compiled model with reference values (from PyTorch)\n"
     "\n"
     "Run `genc COMMAND --help` for a command's options.\n";
 
@@ -92,6 +94,19 @@ static const char *const usage_export =
     "  --name NAME     prefix of the files and functions (default <model>_sampler)\n"
     "  --batch N       samples per call (default 1)\n"
     "  --blas          large products through cblas, as the trainer does (then link -lopenblas)\n";
+
+static const char *const usage_verify =
+    "usage: genc verify SPEC --reference FILE [--rtol R] [--atol A]\n"
+    "\n"
+    "Runs the compiled model on a reference file's parameters and inputs and compares what it\n"
+    "computes with the file's expectations, a row per tensor; exits 1 if any tensor is off.\n"
+    "A tensor passes when max|genc - reference| <= atol + rtol * max|reference|.\n"
+    "  --reference FILE  safetensors: param/<name>, state/<name>; input/<net> and output/<net>\n"
+    "                    (output/<net>/<head>) for forwards; input/<step>/<name>, loss/<step>,\n"
+    "                    grad/<step>/<param>, state_after/<step>/<name> for steps\n"
+    "  --rtol R          default 1e-4\n"
+    "  --atol A          default 1e-6\n"
+    "The batch is the file's metadata \"batch\", or the first dimension of its first input.\n";
 
 static bool wants_help(int argc, char **argv)
 {
@@ -194,10 +209,10 @@ static int push_words(char **argv, int n, const char *words)
     return n;
 }
 
-/* Compiles SPEC into DIR and builds DIR/<model>_train against the runtime. */
-static const char *build_trainer(const char *spec, const char *dir)
+/* Compiles SPEC (at batch, or the spec's when 0) into DIR and builds DIR/<model>_train against the runtime. */
+static const char *build_trainer(const char *spec, const char *dir, int batch)
 {
-    Program *p = compile_spec(spec, (CompileOptions){.real = "float"});
+    Program *p = compile_spec(spec, (CompileOptions){.real = "float", .batch = batch});
     emit_program(p, dir, (EmitOptions){.real = "float"});
     const char *name = p->model->name;
     const char *cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
@@ -234,7 +249,7 @@ static int cmd_train(int argc, char **argv)
         Model *m = run_spec(spec, default_limits);
         out = xprintf("runs/%s", m->name);
     }
-    const char *exe = build_trainer(spec, xprintf("%s/build", out));
+    const char *exe = build_trainer(spec, xprintf("%s/build", out), 0);
     char **args = xalloc(sizeof(char *) * (size_t)(argc + 4));
     int n = 0;
     args[n++] = (char *)exe;
@@ -252,7 +267,26 @@ static int cmd_train(int argc, char **argv)
     fatal("cannot run %s: %s", exe, strerror(errno));
 }
 
-/* sample and explore run inside the model's trainer, built in a temporary folder. */
+/* The batch a reference file was made at: its metadata, or its first input's first dimension. */
+static int reference_batch(int argc, char **argv)
+{
+    const char *path = NULL;
+    for (int i = 0; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--reference") == 0) path = argv[i + 1];
+    if (!path) return 0; /* the trainer says what is missing */
+    GencSafetensors st;
+    GencError err;
+    if (genc_safetensors_read(path, &st, &err)) fatal("%s", err.msg);
+    const char *meta = genc_safetensors_meta(&st, "batch");
+    int batch = meta ? atoi(meta) : 0;
+    for (int i = 0; !meta && i < st.n_tensors && !batch; i++)
+        if (strncmp(st.tensors[i].name, "input/", 6) == 0 && st.tensors[i].rank > 0) batch = (int)st.tensors[i].shape[0];
+    genc_safetensors_free(&st);
+    if (batch <= 0 || batch > 65536) fatal("%s: no batch size in its metadata or inputs", path);
+    return batch;
+}
+
+/* sample, explore and verify run inside the model's trainer, built in a temporary folder. */
 static int run_trainer_command(const char *command, const char *usage, int argc, char **argv)
 {
     if (wants_help(argc, argv)) return printf("%s", usage), 0;
@@ -260,7 +294,7 @@ static int run_trainer_command(const char *command, const char *usage, int argc,
     char tmpl[] = "/tmp/genc-run-XXXXXX";
     char *dir = mkdtemp(tmpl);
     if (!dir) fatal("cannot create a temporary folder: %s", strerror(errno));
-    const char *exe = build_trainer(argv[0], dir);
+    const char *exe = build_trainer(argv[0], dir, strcmp(command, "verify") == 0 ? reference_batch(argc, argv) : 0);
     char **args = xalloc(sizeof(char *) * (size_t)(argc + 2));
     int n = 0;
     args[n++] = (char *)exe;
@@ -284,6 +318,7 @@ int main(int argc, char **argv)
     else if (strcmp(argv[1], "train") == 0) status = cmd_train(argc - 2, argv + 2);
     else if (strcmp(argv[1], "sample") == 0) status = run_trainer_command("sample", usage_sample, argc - 2, argv + 2);
     else if (strcmp(argv[1], "export") == 0) status = cmd_export(argc - 2, argv + 2);
+    else if (strcmp(argv[1], "verify") == 0) status = run_trainer_command("verify", usage_verify, argc - 2, argv + 2);
     else if (strcmp(argv[1], "explore") == 0) status = run_trainer_command("explore", usage_explore, argc - 2, argv + 2);
     else usage_error(usage_main, "unknown command '%s'", argv[1]);
     free_all();

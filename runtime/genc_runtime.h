@@ -171,6 +171,25 @@ const GencTensorIn *genc_checkpoint_tensor(const GencSafetensors *st, const char
 /* With weights_only, only parameters are read (for sampling). */
 int genc_checkpoint_load(GencTrainer *t, const char *path, bool weights_only, GencError *err);
 
+/* ---- verify.c: compiled code against reference values ------------------------------ */
+
+typedef struct {
+    double rtol, atol;         /* a tensor passes when max|got - want| <= atol + rtol * max|want| */
+    FILE *report;              /* a row per tensor, or NULL */
+    int checked, failed;
+    double worst_rel;          /* the largest max|got - want| / max|want| seen where max|want| > atol */
+} GencVerify;
+
+/* Loads param/<name> and state/<name> of a reference file into t. */
+int genc_verify_load(GencTrainer *t, const GencSafetensors *ref, const char *path, GencError *err);
+/* Loads the file's parameters, then checks every output/, loss/, grad/ and
+ * state_after/ tensor it has (the README gives the naming). */
+int genc_verify(GencTrainer *t, const GencSafetensors *ref, const char *path, GencVerify *v, GencError *err);
+/* Compares n computed values with the reference tensor name (full, or every
+ * k-th value when the file says sampled:<name> = k); absent names pass. */
+bool genc_verify_tensor(GencVerify *v, const GencSafetensors *ref, const char *name, const float *got, size_t n);
+size_t genc_verify_stride(const GencSafetensors *ref, const char *name); /* 1, or k of a sampled tensor */
+
 /* The command line of every <model>_train program. */
 int genc_train_main(const GencModel *model, int argc, char **argv);
 

@@ -147,7 +147,7 @@ int genc_safetensors_read(const char *path, GencSafetensors *out, GencError *err
     for (cJSON *item = root->child; item; item = item->next) {
         if (strcmp(item->string, "__metadata__") == 0) {
             int m = cJSON_GetArraySize(item);
-            if (!cJSON_IsObject(item) || m > n) {
+            if (!cJSON_IsObject(item)) {
                 genc_fail(err, "%s: __metadata__ is not an object of strings", path);
                 goto done;
             }

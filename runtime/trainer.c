@@ -236,11 +236,12 @@ const GencFunction *genc_model_function(const GencModel *m, const char *name)
 
 /* ---- the <model>_train command line --------------------------------------------- */
 
-typedef enum { CMD_TRAIN, CMD_SAMPLE, CMD_EXPLORE } Command;
+typedef enum { CMD_TRAIN, CMD_SAMPLE, CMD_EXPLORE, CMD_VERIFY } Command;
 
 typedef struct {
     Command command;
-    const char *data_dir, *out_dir, *weights, *output;
+    const char *data_dir, *out_dir, *weights, *output, *reference;
+    GencVerify verify;
     long steps;
     int epochs, subset, samples;
     long checkpoint_every;
@@ -268,8 +269,9 @@ static void usage(const GencModel *m, FILE *out)
             "  --resume        continue DIR/checkpoint.safetensors exactly\n"
             "  --subset N      use the first N images only\n"
             "  --checkpoint-every N  also checkpoint every N iterations (default: each epoch)\n"
-            "  explore modes: lerp, slerp, walk, classes, traverse, reconstruct (see genc explore --help)\n",
-            m->name, m->name, m->name, m->name);
+            "  explore modes: lerp, slerp, walk, classes, traverse, reconstruct (see genc explore --help)\n"
+            "       %s_train verify --reference FILE [--rtol R] [--atol A]   (see genc verify --help)\n",
+            m->name, m->name, m->name, m->name, m->name);
 }
 
 static int bad_option(const GencModel *m, const char *msg, const char *arg)
@@ -311,6 +313,12 @@ static int parse_options(const GencModel *m, int argc, char **argv, Options *o)
         else if (strcmp(a, "--weights") == 0 && v) o->weights = argv[++i];
         else if (strcmp(a, "-o") == 0 && v) o->output = argv[++i];
         else if (strcmp(a, "--resume") == 0) o->resume = true;
+        else if (strcmp(a, "--reference") == 0 && v) o->reference = argv[++i];
+        else if (strcmp(a, "--rtol") == 0 || strcmp(a, "--atol") == 0) {
+            float x;
+            if (!parse_float(v, 0, 1e30, &x)) return bad_option(m, "--rtol and --atol take a non-negative number", NULL);
+            *(a[2] == 'r' ? &o->verify.rtol : &o->verify.atol) = x, i++;
+        }
         else if (strcmp(a, "--seed") == 0) {
             if (!parse_long(v, 0, (long)(~0ul >> 1), &n)) return bad_option(m, "--seed needs a non-negative integer", NULL);
             o->seed = (uint64_t)n, i++;
@@ -344,6 +352,7 @@ static int parse_options(const GencModel *m, int argc, char **argv, Options *o)
         } else return bad_option(m, "unknown or incomplete option", a);
     }
     if (o->command == CMD_TRAIN && o->steps && o->epochs) return bad_option(m, "give --epochs or --steps, not both", NULL);
+    if (o->command == CMD_VERIFY) return o->reference ? 0 : bad_option(m, "verify needs --reference FILE", NULL);
     if (o->command != CMD_TRAIN && (!o->weights || !o->output))
         return bad_option(m, "sample and explore need --weights FILE and -o GRID.png", NULL);
     return 0;
@@ -599,6 +608,28 @@ static int run_explore(const GencModel *m, const Options *o)
     return rc ? 1 : 0;
 }
 
+static int run_verify(const GencModel *m, Options *o)
+{
+    GencError err;
+    GencSafetensors ref;
+    if (genc_safetensors_read(o->reference, &ref, &err)) {
+        fprintf(stderr, "%s_train: %s\n", m->name, err.msg);
+        return 1;
+    }
+    GencTrainer *t = genc_trainer_new(m, NULL, 1, &err);
+    o->verify.report = stdout;
+    int rc = !t || genc_verify(t, &ref, o->reference, &o->verify, &err);
+    if (rc) fprintf(stderr, "%s_train: %s\n", m->name, err.msg);
+    else if (o->verify.failed)
+        printf("%d of %d tensors beyond rtol %g, atol %g\n", o->verify.failed, o->verify.checked, o->verify.rtol,
+               o->verify.atol);
+    else
+        printf("all %d tensors within rtol %g, atol %g\n", o->verify.checked, o->verify.rtol, o->verify.atol);
+    genc_trainer_free(t);
+    genc_safetensors_free(&ref);
+    return rc || o->verify.failed ? 1 : 0;
+}
+
 int genc_train_main(const GencModel *m, int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
@@ -606,10 +637,11 @@ int genc_train_main(const GencModel *m, int argc, char **argv)
     static char default_out[256];
     snprintf(default_out, sizeof default_out, "runs/%s", m->name);
     Options o = {.data_dir = "/usr/share/datasets/fashion-mnist", .out_dir = default_out, .seed = 1,
-                 .explore = {.label = -1, .step = 0.3f, .range = 3}};
+                 .explore = {.label = -1, .step = 0.3f, .range = 3}, .verify = {.rtol = 1e-4, .atol = 1e-6}};
     int first = 1;
     if (argc > 1 && strcmp(argv[1], "train") == 0) first = 2;
     else if (argc > 1 && strcmp(argv[1], "sample") == 0) o.command = CMD_SAMPLE, first = 2;
+    else if (argc > 1 && strcmp(argv[1], "verify") == 0) o.command = CMD_VERIFY, first = 2;
     else if (argc > 1 && strcmp(argv[1], "explore") == 0) {
         o.command = CMD_EXPLORE, first = 3;
         if (argc < 3 || !genc_explore_mode(argv[2], &o.explore.mode))
@@ -618,6 +650,10 @@ int genc_train_main(const GencModel *m, int argc, char **argv)
     }
     int rc = parse_options(m, argc - first, argv + first, &o);
     if (rc) return rc;
-    return o.command == CMD_SAMPLE ? run_sample(m, &o) : o.command == CMD_EXPLORE ? run_explore(m, &o)
-                                                                                  : run_training(m, &o);
+    switch (o.command) {
+    case CMD_SAMPLE: return run_sample(m, &o);
+    case CMD_EXPLORE: return run_explore(m, &o);
+    case CMD_VERIFY: return run_verify(m, &o);
+    default: return run_training(m, &o);
+    }
 }

@@ -4,10 +4,13 @@
  * and write nothing. A bytecode spec is refused; bad command lines get usage
  * errors. And genc train / genc sample work end to end, refuse to overwrite a
  * checkpoint, resume, and refuse another model's weights; genc explore and genc
- * export work and refuse what they cannot do, naming the file. */
+ * export work and refuse what they cannot do, naming the file; genc verify
+ * passes on each model's PyTorch fixture and fails, with a FAIL row, on one
+ * with a value changed. */
 #define _DEFAULT_SOURCE
 #include <check.h>
 
+#include "genc_runtime.h"
 #include "run_suite.h"
 #include <stdbool.h>
 #include <dirent.h>
@@ -254,6 +257,56 @@ START_TEST(train_resume_and_sample)
 }
 END_TEST
 
+static const char *const verified_models[] = {"mlp_gan", "vae", "autoencoder", "conv_autoencoder", "dcgan", "cgan"};
+
+START_TEST(verify_passes_on_each_model_fixture)
+{
+    const char *m = verified_models[_i];
+    char spec[128], ref[256];
+    snprintf(spec, sizeof spec, "models/%s.lua", m);
+    snprintf(ref, sizeof ref, "tests/reference/fixtures/model_%s.safetensors", m);
+    Result r = run_genc((const char *[]){"verify", spec, "--reference", ref, NULL});
+    ck_assert_msg(r.status == 0, "verify %s failed: %s%s", m, r.out, r.err);
+    ck_assert_msg(strstr(r.out, "max abs err") && strstr(r.out, "tensors within rtol 0.0001"), "%s", r.out);
+}
+END_TEST
+
+/* One value of the generator's expected output moved by 1%: a FAIL row for it, exit 1. */
+START_TEST(verify_fails_on_a_changed_value)
+{
+    GencSafetensors st;
+    GencError err;
+    const char *path = GENC_SOURCE_DIR "/tests/reference/fixtures/model_mlp_gan.safetensors";
+    ck_assert_msg(genc_safetensors_read(path, &st, &err) == 0, "%s", err.msg);
+    GencTensorOut *out = calloc((size_t)st.n_tensors, sizeof *out);
+    for (int i = 0; i < st.n_tensors; i++) {
+        GencTensorIn *t = &st.tensors[i];
+        out[i] = (GencTensorOut){t->name, t->rank, {0}, t->data};
+        memcpy(out[i].shape, t->shape, sizeof t->shape);
+        if (strcmp(t->name, "output/generator") == 0) t->data[100] *= 1.01f;
+    }
+    const char **meta = calloc(2 * (size_t)st.n_metadata + 1, sizeof(char *));
+    for (int i = 0; i < st.n_metadata; i++) meta[2 * i] = st.keys[i], meta[2 * i + 1] = st.values[i];
+    const char *changed = "/tmp/genc-test-changed.safetensors";
+    ck_assert_msg(genc_safetensors_write(changed, out, st.n_tensors, meta, st.n_metadata, &err) == 0, "%s", err.msg);
+    genc_safetensors_free(&st);
+    free(out), free(meta);
+    Result r = run_genc((const char *[]){"verify", "models/mlp_gan.lua", "--reference", changed, NULL});
+    ck_assert_int_eq(r.status, 1);
+    const char *row = strstr(r.out, "output/generator ");
+    ck_assert_msg(row && strstr(row, "FAIL") && strstr(row, "FAIL") < strchr(row, '\n'), "%s", r.out);
+    ck_assert_msg(strstr(r.out, "1 of 16 tensors beyond rtol"), "%s", r.out);
+    /* a looser tolerance lets it through */
+    r = run_genc((const char *[]){"verify", "models/mlp_gan.lua", "--reference", changed, "--rtol", "0.02", NULL});
+    ck_assert_msg(r.status == 0, "%s%s", r.out, r.err);
+    /* and another model's file is refused with its name */
+    r = run_genc((const char *[]){"verify", "models/vae.lua", "--reference", changed, NULL});
+    ck_assert_int_eq(r.status, 1);
+    ck_assert_msg(strstr(r.err, "genc-test-changed.safetensors: no tensor 'param/encoder.dense1.weight'"), "%s", r.err);
+    unlink(changed);
+}
+END_TEST
+
 int main(void)
 {
     list_specs();
@@ -264,6 +317,8 @@ int main(void)
     tcase_add_test(tc, bytecode_is_refused);
     tcase_add_test(tc, command_line_errors);
     tcase_add_test(tc, train_resume_and_sample);
+    tcase_add_loop_test(tc, verify_passes_on_each_model_fixture, 0, 6);
+    tcase_add_test(tc, verify_fails_on_a_changed_value);
     suite_add_tcase(s, tc);
     int failed = run_suite(s, CK_NOFORK);
     return failed || n_specs < 15 ? 1 : 0;
