@@ -337,6 +337,9 @@ typedef struct {
 } OpInfo;
 extern const OpInfo op_info[OP_COUNT];
 
+/* FLOPs of an instruction's matrix products at this batch (ops.c). */
+double instruction_flops(const Function *f, const Instruction *ins, int batch);
+
 const char *emit_value(Emitter *e, const Node *n); /* C expression of a node's value */
 const char *emit_grad(Emitter *e, const Node *n);  /* of its gradient, "NULL" if unused */
 const char *emit_literal(Emitter *e, double x);

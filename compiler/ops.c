@@ -342,3 +342,25 @@ const OpInfo op_info[OP_COUNT] = {
     [OP_DROPOUT] = {"dropout", dropout_forward, dropout_backward},
 };
 _Static_assert(OP_COUNT == 24, "every op needs an entry in op_info");
+
+/* Floating-point operations of the matrix products (a multiply-add is 2), the
+ * work that dominates every model here; elementwise work is not counted. */
+double instruction_flops(const Function *f, const Instruction *ins, int batch)
+{
+    const Node *n = ins->node;
+    double per_product;
+    if (n->op == OP_DENSE) {
+        per_product = 2.0 * batch * (double)dims_count(n->in[0]->dims) * n->dims.dim[0];
+    } else if (n->op == OP_CONV2D || n->op == OP_CONV2D_TRANSPOSE) {
+        /* the image side of the window geometry: the output of a conv, the input of a transposed conv */
+        const Node *grid = n->op == OP_CONV2D ? n : n->in[0], *other = n->op == OP_CONV2D ? n->in[0] : n;
+        int k = n->window.kernel;
+        per_product = 2.0 * batch * grid->dims.dim[0] * grid->dims.dim[1] * grid->dims.dim[2] * other->dims.dim[0] * k * k;
+    } else {
+        return 0;
+    }
+    if (ins->kind == INS_FORWARD) return per_product;
+    if (ins->kind != INS_BACKWARD) return 0;
+    int products = f->param_grad[n->weight->index] + f->needs_grad[n->in[0]->id];
+    return per_product * products;
+}

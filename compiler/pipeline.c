@@ -55,10 +55,16 @@ void print_plan_stats(const Program *p, FILE *out)
 {
     const Model *m = p->model;
     fprintf(out, "%s: %d parameter tensors, %zu parameters; batch %d\n", m->name, m->params.len, m->n_params, m->batch);
+    double iteration_flops = 0;
     for (int i = 0; i < p->functions.len; i++) {
         const Function *f = p->functions.items[i];
-        fprintf(out, "  %-24s arena %9zu floats with reuse, %9zu without\n", f->name, f->arena_size, f->arena_no_reuse);
+        double flops = 0;
+        for (int t = 0; t < f->n_ins; t++) flops += instruction_flops(f, &f->ins[t], m->batch);
+        if (f->kind == FN_STEP) iteration_flops += flops;
+        fprintf(out, "  %-24s arena %9zu floats with reuse, %9zu without; %.4f GFLOP\n", f->name, f->arena_size,
+                f->arena_no_reuse, flops * 1e-9);
     }
+    fprintf(out, "  training iteration: %.4f GFLOP in matrix products (every step once)\n", iteration_flops * 1e-9);
     fprintf(out, "  arena: %zu floats (%.2f MiB) with reuse, %zu (%.2f MiB) without\n", p->arena_size,
             p->arena_size * 4.0 / (1 << 20), p->arena_no_reuse, p->arena_no_reuse * 4.0 / (1 << 20));
 }

@@ -236,6 +236,16 @@ static inline void genc_dense_backward(genc_real *dinp, genc_real *dweight, genc
  * conv2d (OC, C, K, K), conv2d_transpose (C, OC, K, K). The col buffer is
  * arena scratch of channels·K·K × GH·GW. */
 
+/* The grid columns [*lo, *hi) whose window column kx falls inside the image
+ * (0 <= gx·S − PL + kx < IW): the loops below run over them without a test. */
+static inline void genc_window_span(int GW, int IW, int S, int PL, int kx, int *lo, int *hi)
+{
+    int first = PL - kx > 0 ? (PL - kx + S - 1) / S : 0;   /* ceil((PL − kx) / S) */
+    int last = IW - 1 + PL - kx >= 0 ? (IW - 1 + PL - kx) / S + 1 : 0;
+    *lo = first < GW ? first : GW;
+    *hi = last < GW ? (last > *lo ? last : *lo) : GW;
+}
+
 /* col (channels·K·K, GH·GW) = windows of img */
 static inline void genc_im2col(genc_real *col, const genc_real *img, int channels, int IH, int IW, int GH, int GW,
                                int K, int S, int PT, int PL)
@@ -244,13 +254,20 @@ static inline void genc_im2col(genc_real *col, const genc_real *img, int channel
         for (int ky = 0; ky < K; ky++)
             for (int kx = 0; kx < K; kx++) {
                 genc_real *row = col + ((size_t)(c * K + ky) * K + kx) * GH * GW;
+                int lo, hi;
+                genc_window_span(GW, IW, S, PL, kx, &lo, &hi);
                 for (int gy = 0; gy < GH; gy++) {
                     int iy = gy * S - PT + ky;
-                    for (int gx = 0; gx < GW; gx++) {
-                        int ix = gx * S - PL + kx;
-                        row[gy * GW + gx] = iy >= 0 && iy < IH && ix >= 0 && ix < IW
-                                                ? img[((size_t)c * IH + iy) * IW + ix] : 0;
+                    genc_real *dst = row + (size_t)gy * GW;
+                    if (iy < 0 || iy >= IH) {
+                        for (int gx = 0; gx < GW; gx++) dst[gx] = 0;
+                        continue;
                     }
+                    const genc_real *src = img + ((size_t)c * IH + iy) * IW;
+                    int shift = kx - PL;
+                    for (int gx = 0; gx < lo; gx++) dst[gx] = 0;
+                    for (int gx = lo; gx < hi; gx++) dst[gx] = src[gx * S + shift];
+                    for (int gx = hi; gx < GW; gx++) dst[gx] = 0;
                 }
             }
 }
@@ -263,13 +280,15 @@ static inline void genc_col2im_add(genc_real *img, const genc_real *col, int cha
         for (int ky = 0; ky < K; ky++)
             for (int kx = 0; kx < K; kx++) {
                 const genc_real *row = col + ((size_t)(c * K + ky) * K + kx) * GH * GW;
+                int lo, hi;
+                genc_window_span(GW, IW, S, PL, kx, &lo, &hi);
                 for (int gy = 0; gy < GH; gy++) {
                     int iy = gy * S - PT + ky;
                     if (iy < 0 || iy >= IH) continue;
-                    for (int gx = 0; gx < GW; gx++) {
-                        int ix = gx * S - PL + kx;
-                        if (ix >= 0 && ix < IW) img[((size_t)c * IH + iy) * IW + ix] += row[gy * GW + gx];
-                    }
+                    genc_real *dst = img + ((size_t)c * IH + iy) * IW;
+                    const genc_real *src = row + (size_t)gy * GW;
+                    int shift = kx - PL;
+                    for (int gx = lo; gx < hi; gx++) dst[gx * S + shift] += src[gx];
                 }
             }
 }

@@ -26,8 +26,8 @@ int genc_fail(GencError *err, const char *fmt, ...) __attribute__((format(printf
 /* One update of n parameters; t counts this step's updates from 1 (Adam's
  * bias correction). m is the momentum / first moment, v the second moment;
  * either may be NULL where the rule does not use it. */
-void genc_optimizer_update(const GencOptimizer *o, long t, float *param, const float *grad, float *m, float *v,
-                           size_t n);
+void genc_optimizer_update(const GencOptimizer *o, long t, float *restrict param, const float *restrict grad,
+                           float *restrict m, float *restrict v, size_t n);
 bool genc_optimizer_uses_m(const GencOptimizer *o);
 bool genc_optimizer_uses_v(const GencOptimizer *o);
 

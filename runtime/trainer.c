@@ -97,8 +97,12 @@ GencTrainer *genc_trainer_new(const GencModel *m, const GencDataset *data, uint6
             return NULL;
         }
     }
-    /* OpenBLAS's threaded driver allocates on every call; steps must not. */
-    openblas_set_num_threads(1);
+    /* OpenBLAS's threaded driver allocates on every call, so a step is
+     * allocation-free with one thread only: that is the default. GENC_THREADS
+     * lets the large products use more (the benchmark measures both). */
+    const char *threads = getenv("GENC_THREADS");
+    int n_threads = threads ? atoi(threads) : 1;
+    openblas_set_num_threads(n_threads >= 1 && n_threads <= 256 ? n_threads : 1);
 #if defined(__SSE__)
     /* Tiny Adam moments turn denormal after an epoch or so and halve the
      * speed of every step; values below 1e-38 do not matter to training. */
