@@ -104,10 +104,9 @@ static int explore_reconstruct(GencTrainer *t, const GencExplore *o, GencGrid *g
     for (int first = 0; rc == 0 && first < pairs; first += m->batch) {
         int count = pairs - first < m->batch ? pairs - first : m->batch;
         memset(in, 0, per_image * batch * sizeof(float));
-        for (int k = 0; k < count; k++) {
-            const float *src = o->data->images + (size_t)((first + k) % o->data->n) * per_image;
-            for (size_t i = 0; i < per_image; i++) in[k * per_image + i] = m->image_lo + (m->image_hi - m->image_lo) * src[i];
-        }
+        for (int k = 0; k < count; k++)
+            genc_scale_images(m, in + k * per_image, o->data->images + (size_t)((first + k) % o->data->n) * per_image,
+                              per_image);
         genc_trainer_forward(t, f, (const float *const[]){in}, (float *const[]){out});
         for (int k = 0; k < count; k++) { /* test image in an even column, its reconstruction beside it */
             int p = first + k, cell = (p / (g->cols / 2)) * g->cols + 2 * (p % (g->cols / 2));
@@ -201,11 +200,12 @@ int genc_explore(GencTrainer *t, const GencExplore *o, GencGrid *g, GencError *e
             return genc_fail(err, "--label %d: model %s has classes 0..%d", o->label, m->name, m->classes - 1);
     }
     size_t cells = (size_t)g->rows * g->cols;
+    bool sampling = o->mode != GENC_EXPLORE_RECONSTRUCT;
     g->images = calloc(cells * per_image, sizeof(float));
-    if (o->mode != GENC_EXPLORE_RECONSTRUCT) g->z = calloc(cells * g->latent, sizeof(float));
-    if (labelled && o->mode != GENC_EXPLORE_RECONSTRUCT) g->labels = calloc(cells, sizeof(float));
+    if (sampling) g->z = calloc(cells * g->latent, sizeof(float));
+    if (sampling && labelled) g->labels = calloc(cells, sizeof(float));
     int rc = 0;
-    if (!g->images || (o->mode != GENC_EXPLORE_RECONSTRUCT && !g->z) || (labelled && !g->labels && g->z))
+    if (!g->images || (sampling && !g->z) || (sampling && labelled && !g->labels))
         rc = genc_fail(err, "out of memory");
     else if (o->mode == GENC_EXPLORE_RECONSTRUCT)
         rc = explore_reconstruct(t, o, g, err);

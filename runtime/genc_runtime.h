@@ -189,6 +189,11 @@ int genc_verify(GencTrainer *t, const GencSafetensors *ref, const char *path, Ge
  * k-th value when the file says sampled:<name> = k); absent names pass. */
 bool genc_verify_tensor(GencVerify *v, const GencSafetensors *ref, const char *name, const float *got, size_t n);
 size_t genc_verify_stride(const GencSafetensors *ref, const char *name); /* 1, or k of a sampled tensor */
+enum { GENC_VERIFY_NAME_LEN = 512 };
+/* The reference tensor for input i of a step (NULL if absent), its name in
+ * name (GENC_VERIFY_NAME_LEN chars): dropout masks go by their order among
+ * the step's masks (input/<step>/dropout/<k>), the rest by genc name. */
+const GencTensorIn *genc_verify_step_input(const GencSafetensors *ref, const GencStep *step, int i, char *name);
 
 /* The command line of every <model>_train program. */
 int genc_train_main(const GencModel *model, int argc, char **argv);

@@ -168,8 +168,7 @@ void genc_trainer_free(GencTrainer *t)
     free(t);
 }
 
-/* Images in [0, 1] to the model's range. */
-static void scale_images(const GencModel *m, float *dst, const float *src, size_t n)
+void genc_scale_images(const GencModel *m, float *dst, const float *src, size_t n)
 {
     float lo = m->image_lo, span = m->image_hi - m->image_lo;
     for (size_t i = 0; i < n; i++) dst[i] = lo + span * src[i];
@@ -183,7 +182,7 @@ static void copy_batch(const GencTrainer *t, float *dst, bool labels)
     for (int b = 0; b < t->model->batch; b++) {
         uint32_t k = t->order[t->position + b];
         if (labels) dst[b] = d->labels[k];
-        else scale_images(t->model, dst + (size_t)b * pixels, d->images + (size_t)k * pixels, pixels);
+        else genc_scale_images(t->model, dst + (size_t)b * pixels, d->images + (size_t)k * pixels, pixels);
     }
 }
 
@@ -432,7 +431,7 @@ static int write_reconstructions(GencTrainer *t, const GencDataset *data, const 
         genc_fail(err, "out of memory");
         goto done;
     }
-    scale_images(m, in, data->images, per_image * (size_t)m->batch);
+    genc_scale_images(m, in, data->images, per_image * (size_t)m->batch);
     genc_trainer_forward(t, f, (const float *const[]){in}, (float *const[]){out});
     memcpy(grid, in, per_image * (size_t)n * sizeof(float));
     memcpy(grid + per_image * (size_t)n, out, per_image * (size_t)n * sizeof(float));

@@ -25,4 +25,7 @@ struct GencTrainer {
  * run rebuilds it from two numbers. */
 void genc_trainer_shuffle(GencTrainer *t);
 
+/* Images in [0, 1] to the model's range (image_lo, image_hi). */
+void genc_scale_images(const GencModel *m, float *dst, const float *src, size_t n);
+
 #endif

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { NAME_LEN = 512 };
+enum { NAME_LEN = GENC_VERIFY_NAME_LEN };
 
 /* Every k-th element of a large tensor may be stored (metadata sampled:<name> = k). */
 size_t genc_verify_stride(const GencSafetensors *ref, const char *name)
@@ -52,9 +52,7 @@ bool genc_verify_tensor(GencVerify *v, const GencSafetensors *ref, const char *n
     return ok;
 }
 
-/* The reference tensor for input `in` of a step: dropout masks go by their
- * order among the step's masks, everything else by its genc name. */
-static const GencTensorIn *step_input(const GencSafetensors *ref, const GencStep *step, int i, char *name)
+const GencTensorIn *genc_verify_step_input(const GencSafetensors *ref, const GencStep *step, int i, char *name)
 {
     int mask = 0;
     for (int k = 0; k < i; k++) mask += strncmp(step->inputs[k].name, "dropout_mask", 12) == 0;
@@ -136,7 +134,7 @@ static int verify_step(GencTrainer *t, const GencSafetensors *ref, const char *p
     snprintf(name, sizeof name, "loss/%s", step->name);
     if (!genc_safetensors_find(ref, name)) return 0;
     for (int i = 0; i < step->n_inputs; i++) {
-        const GencTensorIn *in = step_input(ref, step, i, name);
+        const GencTensorIn *in = genc_verify_step_input(ref, step, i, name);
         if (!in) return genc_fail(err, "%s: no '%s', an input of step %s", path, name, step->name);
         if (in->count != step->inputs[i].size)
             return genc_fail(err, "%s: '%s' has %zu values; at batch %d step %s takes %zu", path, name, in->count,

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cgan.h"
+#include "compiler.h" /* upper_name: the macro prefix export.c uses */
 #include "dcgan.h"
 #include "genc_runtime.h"
 #include "mlp_gan.h"
@@ -44,17 +45,6 @@ static const Case cases[] = {
 enum { N_CASES = sizeof cases / sizeof cases[0] };
 
 static char workdir[] = "/tmp/genc-test-export-XXXXXX";
-
-static const char *upper(const char *s)
-{
-    static char buf[4][64];
-    static int next;
-    char *u = buf[next++ % 4];
-    snprintf(u, 64, "%s", s);
-    for (char *p = u; *p; p++)
-        if (*p >= 'a' && *p <= 'z') *p = (char)(*p - 32);
-    return u;
-}
 
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...)
@@ -164,9 +154,9 @@ START_TEST(exported_sampler_matches_trainer)
         FILE *cpp = fopen(path, "w");
         ck_assert_ptr_nonnull(cpp);
         fprintf(cpp, "#include \"%s.h\"\n#include <vector>\nvoid use();\nvoid use() {\n", name);
-        fprintf(cpp, "    std::vector<float> out(%s_BATCH * %s_OUTPUT);\n", upper(name), upper(name));
+        fprintf(cpp, "    std::vector<float> out(%s_BATCH * %s_OUTPUT);\n", upper_name(name), upper_name(name));
         fprintf(cpp, labelled ? "    int labels[%s_BATCH] = {0};\n    %s_sample_seeded(1, labels, out.data());\n}\n"
-                              : "    %s_sample_seeded(1, out.data());\n}\n", labelled ? upper(name) : name, name);
+                              : "    %s_sample_seeded(1, out.data());\n}\n", labelled ? upper_name(name) : name, name);
         fclose(cpp);
         ck_assert_int_eq(sh("cd %s && g++ -std=c++11 -Wall -Wextra -pedantic -Werror -c %s_user.cpp -o %s_user.o", workdir,
                             name, name), 0);

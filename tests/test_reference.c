@@ -357,7 +357,7 @@ START_TEST(model_training_matches_pytorch)
     const GencModel *m = models[_i / 3];
     const char *kind = kinds[_i % 3];
     Fixture fx, *f = &fx;
-    char file[64], name[512];
+    char file[64], name[GENC_VERIFY_NAME_LEN];
     snprintf(file, sizeof file, "model_%s", m->name);
     open_fixture(f, file);
     GencError err;
@@ -381,13 +381,11 @@ START_TEST(model_training_matches_pytorch)
         mo[s] = calloc(m->n_params, sizeof(float));
         vo[s] = calloc(m->n_params, sizeof(float));
         inputs[s] = calloc((size_t)step->n_inputs, sizeof(float *));
-        int mask = 0;
         for (int i = 0; i < step->n_inputs; i++) {
-            if (strncmp(step->inputs[i].name, "dropout_mask", 12) == 0)
-                snprintf(name, sizeof name, "input/%s/dropout/%d", step->name, mask++);
-            else snprintf(name, sizeof name, "input/%s/%s", step->name, step->inputs[i].name);
-            ck_assert_uint_eq(N(f, name), step->inputs[i].size);
-            inputs[s][i] = (float *)T(f, name);
+            const GencTensorIn *in = genc_verify_step_input(&f->st, step, i, name);
+            ck_assert_msg(in != NULL, "%s: no %s", f->path, name);
+            ck_assert_uint_eq(in->count, step->inputs[i].size);
+            inputs[s][i] = in->data;
         }
     }
     double worst = 0;
