@@ -192,6 +192,7 @@ typedef struct {
     const char *file;
     SrcLoc loc;
     int batch;
+    int threads;               /* threads a convolution's scratch has room for */
     Vec nodes;                 /* Node*, all of them, by id */
     Vec nets;                  /* Net* */
     Vec params;                /* Param*, in block order */
@@ -380,10 +381,15 @@ typedef enum { DUMP_NONE, DUMP_GRAPH, DUMP_SCHEDULE, DUMP_PLAN } DumpStage;
 
 typedef struct {
     int batch;             /* 0: the spec's */
+    int threads;           /* 0: DEFAULT_THREADS */
     const char *real;      /* "float" or "double" */
     DumpStage dump;
     bool stats;
 } CompileOptions;
+
+/* Generated convolutions keep a col buffer per thread for this many threads;
+ * more threads than that share the convolution's samples among this many. */
+enum { DEFAULT_THREADS = 8 };
 
 extern const SandboxLimits default_limits;
 /* Runs every stage up to emission; user errors exit with a message. */

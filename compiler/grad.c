@@ -124,25 +124,32 @@ static void assign_values(Model *m, Function *f, int *cap)
     }
 }
 
-/* Convolutions unfold windows into a col buffer (im2col) of channels·K·K
- * rows by one column per window position; it lives for one instruction. */
-static size_t scratch_size(const Node *n)
+/* Convolutions unfold a sample's windows into a col buffer (im2col) of
+ * channels·K·K rows by one column per window position, one buffer per
+ * thread; backward, threads after the first sum their weight gradients
+ * apart. It lives for one instruction; genc_conv_scratch in
+ * runtime/genc_kernels.h gives the same size. */
+static size_t scratch_size(const Model *m, const Instruction *ins)
 {
+    const Node *n = ins->node;
     const Dims *in = &n->in[0]->dims, *out = &n->dims;
-    size_t kk = (size_t)n->window.kernel * n->window.kernel;
-    if (n->op == OP_CONV2D) return (size_t)in->dim[0] * kk * out->dim[1] * out->dim[2];
-    if (n->op == OP_CONV2D_TRANSPOSE) return (size_t)out->dim[0] * kk * in->dim[1] * in->dim[2];
-    return 0;
+    size_t kk = (size_t)n->window.kernel * n->window.kernel, col;
+    if (n->op == OP_CONV2D) col = in->dim[0] * kk * out->dim[1] * out->dim[2];
+    else if (n->op == OP_CONV2D_TRANSPOSE) col = out->dim[0] * kk * in->dim[1] * in->dim[2];
+    else return 0;
+    size_t slots = (size_t)(m->threads < m->batch ? m->threads : m->batch);
+    size_t weight = (size_t)in->dim[0] * out->dim[0] * kk;
+    return slots * col + (ins->kind == INS_BACKWARD ? (slots - 1) * weight : 0);
 }
 
-static void add_scratch(Function *f, int *buf_cap, Instruction *ins)
+static void add_scratch(const Model *m, Function *f, int *buf_cap, Instruction *ins)
 {
-    size_t size = scratch_size(ins->node);
+    size_t size = scratch_size(m, ins);
     if (size) ins->scratch = new_buffer(f, buf_cap, size, BUF_ARENA, 0, ROLE_SCRATCH, ins->node);
     access(ins->writes, &ins->n_writes, ins->scratch);
 }
 
-static void forward_instructions(Function *f, int *buf_cap, int *ins_cap)
+static void forward_instructions(const Model *m, Function *f, int *buf_cap, int *ins_cap)
 {
     for (int i = 0; i < f->nodes.len; i++) {
         Node *n = f->nodes.items[i];
@@ -154,7 +161,7 @@ static void forward_instructions(Function *f, int *buf_cap, int *ins_cap)
             f->aux_buf[n->id] = new_buffer(f, buf_cap, 2 * (size_t)n->dims.dim[0], BUF_ARENA, 0, ROLE_STATS, n);
             access(ins->writes, &ins->n_writes, f->aux_buf[n->id]);
         }
-        add_scratch(f, buf_cap, ins);
+        add_scratch(m, f, buf_cap, ins);
     }
 }
 
@@ -170,7 +177,7 @@ static Function *build_step(Model *m, Step *s)
     Function *f = new_function(m, FN_STEP, xprintf("step_%s", s->name), &s->loss, 1);
     int buf_cap = 0, ins_cap = 0;
     assign_values(m, f, &buf_cap);
-    forward_instructions(f, &buf_cap, &ins_cap);
+    forward_instructions(m, f, &buf_cap, &ins_cap);
     Instruction *out = add_ins(f, &ins_cap, INS_OUTPUT, s->loss);
     access(out->reads, &out->n_reads, f->value_buf[s->loss->id]);
 
@@ -212,7 +219,7 @@ static Function *build_step(Model *m, Step *s)
         }
         if (has_gemm(n)) access(ins->writes, &ins->n_writes, f->grad_buf[n->id]); /* scaled in place */
         if (f->aux_buf[n->id] >= 0) access(ins->reads, &ins->n_reads, f->aux_buf[n->id]);
-        add_scratch(f, &buf_cap, ins);
+        add_scratch(m, f, &buf_cap, ins);
     }
     f->step = s;
     return f;
@@ -241,7 +248,7 @@ static Function *build_forward(Model *m, const char *name, Node *input, Node **o
             claimed[b->id] = true;
         }
     }
-    forward_instructions(f, &buf_cap, &ins_cap);
+    forward_instructions(m, f, &buf_cap, &ins_cap);
     for (int k = 0; k < n_outputs; k++) {
         Buffer *b = &f->buffers[f->value_buf[outputs[k]->id]];
         if (b->home == BUF_OUTPUT && b->slot == k) continue;

@@ -37,10 +37,12 @@ static const char *const usage_main =
     "Run `genc COMMAND --help` for a command's options.\n";
 
 static const char *const usage_compile =
-    "usage: genc compile SPEC [-o DIR] [--batch N] [--real float|double] [--dump=STAGE] [--stats]\n"
+    "usage: genc compile SPEC [-o DIR] [--batch N] [--threads N] [--real float|double] [--dump=STAGE] [--stats]\n"
     "\n"
     "  -o DIR          output folder (default: generated/<model>)\n"
     "  --batch N       override the spec's batch size\n"
+    "  --threads N     most threads a convolution shares its samples among (default 8; each\n"
+    "                  has its own scratch; the trainer's GENC_THREADS picks how many run)\n"
     "  --real double   emit double-precision code with no descriptor (for gradient tests)\n"
     "  --dump=STAGE    print a stage's result: graph, schedule or plan\n"
     "  --stats         print parameter count and arena sizes with and without reuse\n";
@@ -141,6 +143,8 @@ static int cmd_compile(int argc, char **argv)
         const char *a = argv[i];
         if (strcmp(a, "-o") == 0 && i + 1 < argc) out = argv[++i];
         else if (strcmp(a, "--batch") == 0) o.batch = parse_positive(usage_compile, a, i + 1 < argc ? argv[++i] : NULL);
+        else if (strcmp(a, "--threads") == 0)
+            o.threads = parse_positive(usage_compile, a, i + 1 < argc ? argv[++i] : NULL);
         else if (strcmp(a, "--real") == 0 && i + 1 < argc) o.real = argv[++i];
         else if (strcmp(a, "--stats") == 0) o.stats = true;
         else if (strncmp(a, "--dump=", 7) == 0) {
@@ -183,7 +187,8 @@ static int cmd_export(int argc, char **argv)
     if (!o.weights) usage_error(usage_export, "%s", "no --weights FILE given");
     if (!o.dir) usage_error(usage_export, "%s", "no -o DIR given");
     if (o.name && !is_identifier(o.name)) usage_error(usage_export, "--name %s: not a C identifier", o.name);
-    Program *p = compile_spec(spec, (CompileOptions){.real = "float", .batch = batch});
+    /* a sampler runs on its caller's thread */
+    Program *p = compile_spec(spec, (CompileOptions){.real = "float", .batch = batch, .threads = 1});
     if (!o.name) o.name = xprintf("%s_sampler", p->model->name);
     export_sampler(p, o);
     printf("wrote %s/%s.h and %s/%s.c\n", o.dir, o.name, o.dir, o.name);

@@ -56,8 +56,9 @@ static const char *conv_kernel(const Node *n) { return n->op == OP_CONV2D ? "con
 
 static void conv_forward(Emitter *e, const Node *n)
 {
-    P("    genc_%s_forward(%s, %s, %s, %s, %s, %s, %s, %s);\n", conv_kernel(n), emit_value(e, n), emit_value(e, n->in[0]),
-      emit_param(e, n->weight), emit_param(e, n->bias), emit_scratch(e), window_args(e, n), activation_constant(n->act),
+    P("    genc_%s_forward(%s, %s, %s, %s, %s, %d, %s, %s, %s);\n", conv_kernel(n), emit_value(e, n),
+      emit_value(e, n->in[0]), emit_param(e, n->weight), emit_param(e, n->bias), emit_scratch(e), e->model->threads,
+      window_args(e, n), activation_constant(n->act),
       emit_literal(e, n->alpha));
 }
 
@@ -68,10 +69,10 @@ static void conv_backward(Emitter *e, const Node *n)
     emit_param_acc(e, n->bias);
     const char *dinp = emit_grad(e, n->in[0]);
     int acc_inp = emit_acc(e, n->in[0]);
-    P("    genc_%s_backward(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %d, %d);\n", conv_kernel(n), dinp, dweight, dbias,
-      emit_grad(e, n), n->act != ACT_IDENTITY ? emit_value(e, n) : "NULL",
+    P("    genc_%s_backward(%s, %s, %s, %s, %s, %s, %s, %s, %d, %s, %s, %s, %d, %d);\n", conv_kernel(n), dinp, dweight,
+      dbias, emit_grad(e, n), n->act != ACT_IDENTITY ? emit_value(e, n) : "NULL",
       dweight[0] != 'N' ? emit_value(e, n->in[0]) : "NULL", emit_param(e, n->weight), emit_scratch(e),
-      window_args(e, n), activation_constant(n->act), emit_literal(e, n->alpha), acc_inp, acc_param);
+      e->model->threads, window_args(e, n), activation_constant(n->act), emit_literal(e, n->alpha), acc_inp, acc_param);
 }
 
 static const char *pool_args(Emitter *e, const Node *n)

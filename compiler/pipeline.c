@@ -73,6 +73,7 @@ Program *compile_spec(const char *spec, CompileOptions o)
 {
     Model *m = run_spec(spec, default_limits);         /* host.c + dsl.c */
     if (o.batch) m->batch = o.batch;
+    m->threads = o.threads ? o.threads : DEFAULT_THREADS;
     check_model(m);                            /* check.c */
     fuse_model(m);                             /* fuse.c */
     if (o.dump == DUMP_GRAPH) dump_graph(m);

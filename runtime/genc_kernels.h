@@ -20,6 +20,24 @@
 #include <cblas.h>
 #endif
 
+/* Built with OpenMP (-fopenmp), a convolution's samples and the large
+ * products are shared among omp_get_max_threads() threads (BLAS itself then
+ * runs one thread per call); without it the pragmas vanish and everything
+ * runs on the caller's thread, as in an exported sampler. */
+#ifdef _OPENMP
+#include <omp.h>
+#define GENC_PRAGMA(text) _Pragma(#text)
+#define GENC_OMP(directive) GENC_PRAGMA(omp directive)
+static inline int genc_thread_num(void) { return omp_get_thread_num(); }
+static inline int genc_team(void) { return omp_get_num_threads(); }
+static inline int genc_team_size(int most) { int n = omp_get_max_threads(); return n < most ? n : most; }
+#else
+#define GENC_OMP(directive)
+static inline int genc_thread_num(void) { return 0; }
+static inline int genc_team(void) { return 1; }
+static inline int genc_team_size(int most) { (void)most; return 1; }
+#endif
+
 #ifdef GENC_DOUBLE
 typedef double genc_real;
 #define GENC_GEMM cblas_dgemm
@@ -177,12 +195,36 @@ static inline void genc_gemm_small(int trans_a, int trans_b, int M, int N, int K
     }
 }
 
+/* A product at least this large (M·N·K) is split among threads. */
+#define GENC_SPLIT_GEMM 200000.0
+
 static inline void genc_gemm(int trans_a, int trans_b, int M, int N, int K, const genc_real *A, int lda,
                              const genc_real *B, int ldb, int acc, genc_real *C, int ldc)
 {
 #ifdef GENC_NO_BLAS
     genc_gemm_small(trans_a, trans_b, M, N, K, A, lda, B, ldb, acc, C, ldc);
 #else
+#ifdef _OPENMP
+    int threads = omp_get_max_threads();
+    if (threads > 1 && !omp_in_parallel() && (double)M * N * K >= GENC_SPLIT_GEMM) {
+        /* Each thread takes a band of C's columns, or of its rows if C is
+         * taller than wide; bands are whole vector widths. */
+        int by_columns = N >= M, extent = by_columns ? N : M;
+        int band = ((extent + threads - 1) / threads + GENC_GEMM_NR - 1) / GENC_GEMM_NR * GENC_GEMM_NR;
+        GENC_OMP(parallel for schedule(static))
+        for (int t = 0; t < threads; t++) {
+            int lo = t * band, n = extent - lo < band ? extent - lo : band;
+            if (n <= 0) continue;
+            if (by_columns)
+                genc_gemm(trans_a, trans_b, M, n, K, A, lda, trans_b ? B + (size_t)lo * ldb : B + lo, ldb, acc,
+                          C + lo, ldc);
+            else
+                genc_gemm(trans_a, trans_b, n, N, K, trans_a ? A + lo : A + (size_t)lo * lda, lda, B, ldb, acc,
+                          C + (size_t)lo * ldc, ldc);
+        }
+        return;
+    }
+#endif
     if ((double)M * N * K <= GENC_SMALL_GEMM)
         genc_gemm_small(trans_a, trans_b, M, N, K, A, lda, B, ldb, acc, C, ldc);
     else
@@ -233,8 +275,21 @@ static inline void genc_dense_backward(genc_real *dinp, genc_real *dweight, genc
  * position (gy, gx) starting at image row gy·S − PT and column gx·S − PL.
  * A conv2d's image is its input and its grid its output; a transposed conv's
  * image is its output and its grid its input. Weights are PyTorch's layouts:
- * conv2d (OC, C, K, K), conv2d_transpose (C, OC, K, K). The col buffer is
- * arena scratch of channels·K·K × GH·GW. */
+ * conv2d (OC, C, K, K), conv2d_transpose (C, OC, K, K).
+ *
+ * Samples go one at a time through im2col and a product, so the col buffer
+ * (channels·K·K × GH·GW) stays in cache; threads take contiguous runs of
+ * samples, each with a col buffer of its own. In the backward pass each
+ * thread but the first sums its samples' weight gradient into a partial of
+ * its own, added in at the end. The scratch holds min(threads, B) col buffers
+ * then, backward, the partials: genc_conv_scratch (the compiler's
+ * scratch_size says the same). */
+
+static inline size_t genc_conv_scratch(int threads, int B, size_t col, size_t weight, int backward)
+{
+    size_t slots = (size_t)(threads < B ? threads : B);
+    return slots * col + (backward ? (slots - 1) * weight : 0);
+}
 
 /* The grid columns [*lo, *hi) whose window column kx falls inside the image
  * (0 <= gx·S − PL + kx < IW): the loops below run over them without a test. */
@@ -272,10 +327,12 @@ static inline void genc_im2col(genc_real *col, const genc_real *img, int channel
             }
 }
 
-/* img += windows of col folded back (the adjoint of im2col) */
-static inline void genc_col2im_add(genc_real *img, const genc_real *col, int channels, int IH, int IW, int GH, int GW,
-                                   int K, int S, int PT, int PL)
+/* img = [img +] windows of col folded back (the adjoint of im2col) */
+static inline void genc_col2im(genc_real *img, const genc_real *col, int channels, int IH, int IW, int GH, int GW,
+                               int K, int S, int PT, int PL, int acc)
 {
+    if (!acc)
+        for (size_t i = 0; i < (size_t)channels * IH * IW; i++) img[i] = 0;
     for (int c = 0; c < channels; c++)
         for (int ky = 0; ky < K; ky++)
             for (int kx = 0; kx < K; kx++) {
@@ -307,6 +364,7 @@ static inline void genc_channel_bias_activate(genc_real *out, const genc_real *b
 /* dbias (C) = [dbias +] Σ over batch and positions of dout (B, C, HW) */
 static inline void genc_channel_bias_backward(genc_real *dbias, const genc_real *dout, int B, int C, int HW, int acc)
 {
+    GENC_OMP(parallel for schedule(static))
     for (int c = 0; c < C; c++) {
         genc_real total = 0;
         for (int b = 0; b < B; b++) {
@@ -317,75 +375,144 @@ static inline void genc_channel_bias_backward(genc_real *dbias, const genc_real 
     }
 }
 
+/* A convolution's kernels are macros around per-sample functions: the
+ * sample loop and its parallel region then sit in the generated code, where
+ * the sizes are literals, and each thread runs loops specialised to them (a
+ * function's parameters would reach the region's threads as variables).
+ * Threads take contiguous runs of samples; thread t uses col buffer t and,
+ * backward, sums its samples' weight gradient into dweight (t = 0) or into
+ * partial t − 1, added in at the end (GENC_CONV_BACKWARD). */
+
+#define GENC_CONV_TEAM(threads, B) genc_team_size((int)(threads) < (int)(B) ? (int)(threads) : (int)(B))
+
+#define GENC_CONV_FORWARD(sample, threads, B, ...)                                                                 \
+    do {                                                                                                           \
+        GENC_OMP(parallel for schedule(static) num_threads(GENC_CONV_TEAM(threads, B)))                            \
+        for (int genc_b = 0; genc_b < (B); genc_b++) sample(genc_b, genc_thread_num(), __VA_ARGS__);              \
+    } while (0)
+
+/* the partials follow the threads' col buffers in the scratch */
+#define GENC_CONV_BACKWARD(sample, dweight, weight_size, scratch, col_size, threads, B, ...)                       \
+    do {                                                                                                           \
+        GENC_OMP(parallel num_threads(GENC_CONV_TEAM(threads, B)))                                                 \
+        {                                                                                                          \
+            int genc_t = genc_thread_num(), genc_started = 0;                                                      \
+            genc_real *genc_partials = (scratch) + (size_t)((int)(threads) < (int)(B) ? (threads) : (B)) * (col_size);     \
+            genc_real *genc_dw = (dweight) && genc_t > 0 ? genc_partials + (size_t)(genc_t - 1) * (weight_size)   \
+                                                         : (dweight);                                             \
+            GENC_OMP(for schedule(static))                                                                         \
+            for (int genc_b = 0; genc_b < (B); genc_b++) {                                                         \
+                sample(genc_b, genc_t, genc_started, genc_dw, __VA_ARGS__);                                       \
+                genc_started = 1;                                                                                  \
+            }                                                                                                      \
+            genc_reduce_dweight(dweight, genc_partials, genc_t, genc_started, (weight_size));                     \
+        }                                                                                                          \
+    } while (0)
+
+/* Inside the backward region, after the sample loop: adds the partials of
+ * threads 1 onwards into dweight (a thread that had no sample zeroes its
+ * partial first). */
+static inline void genc_reduce_dweight(genc_real *dweight, genc_real *partials, int t, int had_sample, size_t n)
+{
+    int team = genc_team();
+    if (!dweight || team < 2) return;
+    if (t > 0 && !had_sample)
+        for (size_t i = 0; i < n; i++) partials[(size_t)(t - 1) * n + i] = 0;
+    GENC_OMP(barrier)
+    GENC_OMP(for schedule(static))
+    for (size_t i = 0; i < n; i++)
+        for (int u = 1; u < team; u++) dweight[i] += partials[(size_t)(u - 1) * n + i];
+}
+
 /* out (B, OC, OH, OW) = act(conv(inp (B, C, H, W), weight (OC, C, K, K)) + bias) */
-static inline void genc_conv2d_forward(genc_real *out, const genc_real *inp, const genc_real *weight,
-                                       const genc_real *bias, genc_real *col, int B, int C, int H, int W, int OC,
-                                       int OH, int OW, int K, int S, int PT, int PL, int act, genc_real alpha)
+static inline void genc_conv2d_forward_sample(int b, int t, genc_real *out, const genc_real *inp,
+                                              const genc_real *weight, const genc_real *bias, genc_real *scratch,
+                                              int C, int H, int W, int OC, int OH, int OW, int K, int S, int PT, int PL,
+                                              int act, genc_real alpha)
 {
     int CKK = C * K * K, OHW = OH * OW;
-    for (int b = 0; b < B; b++) {
+    genc_real *col = scratch + (size_t)t * CKK * OHW, *out_b = out + (size_t)b * OC * OHW;
+    genc_im2col(col, inp + (size_t)b * C * H * W, C, H, W, OH, OW, K, S, PT, PL);
+    genc_gemm(0, 0, OC, OHW, CKK, weight, CKK, col, OHW, 0, out_b, OHW);
+    genc_channel_bias_activate(out_b, bias, 1, OC, OHW, act, alpha);
+}
+
+#define genc_conv2d_forward(out, inp, weight, bias, scratch, threads, B, C, H, W, OC, OH, OW, K, S, PT, PL, act,    \
+                            alpha)                                                                                 \
+    GENC_CONV_FORWARD(genc_conv2d_forward_sample, threads, B, out, inp, weight, bias, scratch, C, H, W, OC, OH, OW, \
+                      K, S, PT, PL, act, alpha)
+
+static inline void genc_conv2d_backward_sample(int b, int t, int started, genc_real *dw, genc_real *dinp,
+                                               const genc_real *dout, const genc_real *inp, const genc_real *weight,
+                                               genc_real *scratch, int C, int H, int W, int OC, int OH, int OW, int K,
+                                               int S, int PT, int PL, int acc_inp, int acc_param)
+{
+    int CKK = C * K * K, OHW = OH * OW;
+    genc_real *col = scratch + (size_t)t * CKK * OHW;
+    const genc_real *dout_b = dout + (size_t)b * OC * OHW;
+    if (dw) {
         genc_im2col(col, inp + (size_t)b * C * H * W, C, H, W, OH, OW, K, S, PT, PL);
-        genc_gemm(0, 0, OC, OHW, CKK, weight, CKK, col, OHW, 0, out + (size_t)b * OC * OHW, OHW);
+        genc_gemm(0, 1, OC, CKK, OHW, dout_b, OHW, col, OHW, started || (t == 0 && acc_param), dw, CKK);
     }
-    genc_channel_bias_activate(out, bias, B, OC, OHW, act, alpha);
+    if (dinp) {
+        genc_gemm(1, 0, CKK, OHW, OC, weight, CKK, dout_b, OHW, 0, col, OHW);
+        genc_col2im(dinp + (size_t)b * C * H * W, col, C, H, W, OH, OW, K, S, PT, PL, acc_inp);
+    }
 }
 
 /* dout is turned into the pre-activation gradient in place. */
-static inline void genc_conv2d_backward(genc_real *dinp, genc_real *dweight, genc_real *dbias, genc_real *dout,
-                                        const genc_real *out, const genc_real *inp, const genc_real *weight,
-                                        genc_real *col, int B, int C, int H, int W, int OC, int OH, int OW, int K,
-                                        int S, int PT, int PL, int act, genc_real alpha, int acc_inp, int acc_param)
-{
-    int CKK = C * K * K, OHW = OH * OW;
-    genc_activation_slope_inplace(dout, out, (size_t)B * OC * OHW, act, alpha);
-    if (dbias) genc_channel_bias_backward(dbias, dout, B, OC, OHW, acc_param);
-    for (int b = 0; b < B; b++) {
-        const genc_real *dout_b = dout + (size_t)b * OC * OHW;
-        if (dweight) {
-            genc_im2col(col, inp + (size_t)b * C * H * W, C, H, W, OH, OW, K, S, PT, PL);
-            genc_gemm(0, 1, OC, CKK, OHW, dout_b, OHW, col, OHW, acc_param || b > 0, dweight, CKK);
-        }
-        if (dinp) {
-            genc_real *dinp_b = dinp + (size_t)b * C * H * W;
-            genc_gemm(1, 0, CKK, OHW, OC, weight, CKK, dout_b, OHW, 0, col, OHW);
-            if (!acc_inp)
-                for (size_t i = 0; i < (size_t)C * H * W; i++) dinp_b[i] = 0;
-            genc_col2im_add(dinp_b, col, C, H, W, OH, OW, K, S, PT, PL);
-        }
-    }
-}
+#define genc_conv2d_backward(dinp, dweight, dbias, dout, out, inp, weight, scratch, threads, B, C, H, W, OC, OH, OW, \
+                             K, S, PT, PL, act, alpha, acc_inp, acc_param)                                         \
+    do {                                                                                                           \
+        genc_activation_slope_inplace(dout, out, (size_t)(B) * (OC) * (OH) * (OW), act, alpha);                    \
+        if (dbias) genc_channel_bias_backward(dbias, dout, B, OC, (OH) * (OW), acc_param);                          \
+        GENC_CONV_BACKWARD(genc_conv2d_backward_sample, dweight, (size_t)(OC) * (C) * (K) * (K), scratch,           \
+                           (size_t)(C) * (K) * (K) * (OH) * (OW), threads, B, dinp, dout, inp, weight, scratch, C,  \
+                           H, W, OC, OH, OW, K, S, PT, PL, acc_inp, acc_param);                                    \
+    } while (0)
 
 /* out (B, OC, OH, OW) = act(conv_transpose(inp (B, C, H, W), weight (C, OC, K, K)) + bias) */
-static inline void genc_conv2d_transpose_forward(genc_real *out, const genc_real *inp, const genc_real *weight,
-                                                 const genc_real *bias, genc_real *col, int B, int C, int H, int W,
-                                                 int OC, int OH, int OW, int K, int S, int PT, int PL, int act,
-                                                 genc_real alpha)
+static inline void genc_conv2d_transpose_forward_sample(int b, int t, genc_real *out, const genc_real *inp,
+                                                        const genc_real *weight, const genc_real *bias,
+                                                        genc_real *scratch, int C, int H, int W, int OC, int OH, int OW,
+                                                        int K, int S, int PT, int PL, int act, genc_real alpha)
 {
     int OCKK = OC * K * K, HW = H * W;
-    for (int b = 0; b < B; b++) {
-        genc_real *out_b = out + (size_t)b * OC * OH * OW;
-        genc_gemm(1, 0, OCKK, HW, C, weight, OCKK, inp + (size_t)b * C * HW, HW, 0, col, HW);
-        for (size_t i = 0; i < (size_t)OC * OH * OW; i++) out_b[i] = 0;
-        genc_col2im_add(out_b, col, OC, OH, OW, H, W, K, S, PT, PL);
-    }
-    genc_channel_bias_activate(out, bias, B, OC, OH * OW, act, alpha);
+    genc_real *col = scratch + (size_t)t * OCKK * HW, *out_b = out + (size_t)b * OC * OH * OW;
+    genc_gemm(1, 0, OCKK, HW, C, weight, OCKK, inp + (size_t)b * C * HW, HW, 0, col, HW);
+    genc_col2im(out_b, col, OC, OH, OW, H, W, K, S, PT, PL, 0);
+    genc_channel_bias_activate(out_b, bias, 1, OC, OH * OW, act, alpha);
 }
 
-static inline void genc_conv2d_transpose_backward(genc_real *dinp, genc_real *dweight, genc_real *dbias,
-                                                  genc_real *dout, const genc_real *out, const genc_real *inp,
-                                                  const genc_real *weight, genc_real *col, int B, int C, int H,
-                                                  int W, int OC, int OH, int OW, int K, int S, int PT, int PL,
-                                                  int act, genc_real alpha, int acc_inp, int acc_param)
+#define genc_conv2d_transpose_forward(out, inp, weight, bias, scratch, threads, B, C, H, W, OC, OH, OW, K, S, PT, PL, \
+                                      act, alpha)                                                                  \
+    GENC_CONV_FORWARD(genc_conv2d_transpose_forward_sample, threads, B, out, inp, weight, bias, scratch, C, H, W, OC, \
+                      OH, OW, K, S, PT, PL, act, alpha)
+
+static inline void genc_conv2d_transpose_backward_sample(int b, int t, int started, genc_real *dw, genc_real *dinp,
+                                                         const genc_real *dout, const genc_real *inp,
+                                                         const genc_real *weight, genc_real *scratch, int C, int H,
+                                                         int W, int OC, int OH, int OW, int K, int S, int PT, int PL,
+                                                         int acc_inp, int acc_param)
 {
     int OCKK = OC * K * K, HW = H * W;
-    genc_activation_slope_inplace(dout, out, (size_t)B * OC * OH * OW, act, alpha);
-    if (dbias) genc_channel_bias_backward(dbias, dout, B, OC, OH * OW, acc_param);
-    for (int b = 0; b < B; b++) {
-        genc_im2col(col, dout + (size_t)b * OC * OH * OW, OC, OH, OW, H, W, K, S, PT, PL);
-        if (dweight) genc_gemm(0, 1, C, OCKK, HW, inp + (size_t)b * C * HW, HW, col, HW, acc_param || b > 0, dweight, OCKK);
-        if (dinp) genc_gemm(0, 0, C, HW, OCKK, weight, OCKK, col, HW, acc_inp, dinp + (size_t)b * C * HW, HW);
-    }
+    genc_real *col = scratch + (size_t)t * OCKK * HW;
+    genc_im2col(col, dout + (size_t)b * OC * OH * OW, OC, OH, OW, H, W, K, S, PT, PL);
+    if (dw)
+        genc_gemm(0, 1, C, OCKK, HW, inp + (size_t)b * C * HW, HW, col, HW, started || (t == 0 && acc_param), dw,
+                  OCKK);
+    if (dinp) genc_gemm(0, 0, C, HW, OCKK, weight, OCKK, col, HW, acc_inp, dinp + (size_t)b * C * HW, HW);
 }
+
+#define genc_conv2d_transpose_backward(dinp, dweight, dbias, dout, out, inp, weight, scratch, threads, B, C, H, W, OC, \
+                                       OH, OW, K, S, PT, PL, act, alpha, acc_inp, acc_param)                       \
+    do {                                                                                                           \
+        genc_activation_slope_inplace(dout, out, (size_t)(B) * (OC) * (OH) * (OW), act, alpha);                    \
+        if (dbias) genc_channel_bias_backward(dbias, dout, B, OC, (OH) * (OW), acc_param);                          \
+        GENC_CONV_BACKWARD(genc_conv2d_transpose_backward_sample, dweight, (size_t)(C) * (OC) * (K) * (K), scratch, \
+                           (size_t)(OC) * (K) * (K) * (H) * (W), threads, B, dinp, dout, inp, weight, scratch, C,   \
+                           H, W, OC, OH, OW, K, S, PT, PL, acc_inp, acc_param);                                    \
+    } while (0)
 
 /* ---- max pooling: windows of K at stride S, padded positions never win ------------ */
 

@@ -4,6 +4,7 @@
 #include "trainer_state.h"
 
 #include <cblas.h>
+#include <omp.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -79,6 +80,22 @@ static bool needs_kind(const GencModel *m, GencInputKind kind)
             if (m->steps[s].inputs[i].kind == kind) return true;
     return false;
 }
+/* Steps share sample loops and large products among GENC_THREADS threads
+ * (default: every CPU this process may use) through OpenMP; each BLAS call
+ * then runs on one thread, because OpenBLAS's own threaded driver allocates
+ * on every call and a step must not. */
+static bool set_threads(GencError *err)
+{
+    const char *env = getenv("GENC_THREADS");
+    char *end = NULL;
+    long threads = env ? strtol(env, &end, 10) : omp_get_num_procs();
+    if (env && (*env == '\0' || *end != '\0' || threads < 1 || threads > 256))
+        return genc_fail(err, "GENC_THREADS=%s: not a thread count (1 to 256)", env), false;
+    omp_set_num_threads((int)threads);
+    openblas_set_num_threads(1);
+    return true;
+}
+
 
 GencTrainer *genc_trainer_new(const GencModel *m, const GencDataset *data, uint64_t seed, GencError *err)
 {
@@ -97,12 +114,7 @@ GencTrainer *genc_trainer_new(const GencModel *m, const GencDataset *data, uint6
             return NULL;
         }
     }
-    /* OpenBLAS's threaded driver allocates on every call, so a step is
-     * allocation-free with one thread only: that is the default. GENC_THREADS
-     * lets the large products use more (the benchmark measures both). */
-    const char *threads = getenv("GENC_THREADS");
-    int n_threads = threads ? atoi(threads) : 1;
-    openblas_set_num_threads(n_threads >= 1 && n_threads <= 256 ? n_threads : 1);
+    if (!set_threads(err)) return NULL;
 #if defined(__SSE__)
     /* Tiny Adam moments turn denormal after an epoch or so and halve the
      * speed of every step; values below 1e-38 do not matter to training. */

@@ -154,30 +154,41 @@ static const Geom pool_geoms[] = {
 enum { N_CONV = sizeof conv_geoms / sizeof conv_geoms[0], N_TRANSPOSE = sizeof transpose_geoms / sizeof transpose_geoms[0],
        N_POOL = sizeof pool_geoms / sizeof pool_geoms[0] };
 
-static double col_scratch[4096];
+/* Scratch for two threads: with OpenMP and two or more CPUs, the samples are
+ * shared and the per-thread weight-gradient partials exercised. */
+enum { CONV_THREADS = 2 };
+static double col_scratch[16384];
+
+static double *conv_scratch(const Geom *g, int transpose, int backward)
+{
+    size_t kk = (size_t)g->K * g->K, weight = (size_t)g->C * g->OC * kk;
+    size_t col = transpose ? (size_t)g->OC * kk * g->H * g->W : (size_t)g->C * kk * g->OH * g->OW;
+    ck_assert_uint_le(genc_conv_scratch(CONV_THREADS, B, col, weight, backward), sizeof col_scratch / sizeof(double));
+    return col_scratch;
+}
 
 static void conv_f(const OpCase *c, double *out, double **in)
 {
     const Geom *g = &conv_geoms[c->param];
-    genc_conv2d_forward(out, in[0], in[1], in[2], col_scratch, B, g->C, g->H, g->W, g->OC, g->OH, g->OW, g->K, g->S,
+    genc_conv2d_forward(out, in[0], in[1], in[2], conv_scratch(g, 0, 0), CONV_THREADS, B, g->C, g->H, g->W, g->OC, g->OH, g->OW, g->K, g->S,
                         g->PT, g->PL, GENC_ACT_TANH, 0);
 }
 static void conv_b(const OpCase *c, double **din, double *dout, const double *out, double **in, int acc)
 {
     const Geom *g = &conv_geoms[c->param];
-    genc_conv2d_backward(din[0], din[1], din[2], dout, out, in[0], in[1], col_scratch, B, g->C, g->H, g->W, g->OC,
+    genc_conv2d_backward(din[0], din[1], din[2], dout, out, in[0], in[1], conv_scratch(g, 0, 1), CONV_THREADS, B, g->C, g->H, g->W, g->OC,
                          g->OH, g->OW, g->K, g->S, g->PT, g->PL, GENC_ACT_TANH, 0, acc, acc);
 }
 static void convt_f(const OpCase *c, double *out, double **in)
 {
     const Geom *g = &transpose_geoms[c->param];
-    genc_conv2d_transpose_forward(out, in[0], in[1], in[2], col_scratch, B, g->C, g->H, g->W, g->OC, g->OH, g->OW,
+    genc_conv2d_transpose_forward(out, in[0], in[1], in[2], conv_scratch(g, 1, 0), CONV_THREADS, B, g->C, g->H, g->W, g->OC, g->OH, g->OW,
                                   g->K, g->S, g->PT, g->PL, GENC_ACT_TANH, 0);
 }
 static void convt_b(const OpCase *c, double **din, double *dout, const double *out, double **in, int acc)
 {
     const Geom *g = &transpose_geoms[c->param];
-    genc_conv2d_transpose_backward(din[0], din[1], din[2], dout, out, in[0], in[1], col_scratch, B, g->C, g->H, g->W,
+    genc_conv2d_transpose_backward(din[0], din[1], din[2], dout, out, in[0], in[1], conv_scratch(g, 1, 1), CONV_THREADS, B, g->C, g->H, g->W,
                                    g->OC, g->OH, g->OW, g->K, g->S, g->PT, g->PL, GENC_ACT_TANH, 0, acc, acc);
 }
 static void pool_f(const OpCase *c, double *out, double **in)

@@ -114,21 +114,22 @@ static void check_window_op(Fixture *f, const char *op)
     size_t n_in = (size_t)B * C * size * size, n_out = (size_t)B * OC * out * out;
     ck_assert_uint_eq(n_out, N(f, "output"));
     float *y = zeros(n_out), *dx = zeros(n_in), *dy = copy(f, "grad_output");
-    float *col = zeros((size_t)C * K * K * out * out + (size_t)OC * K * K * size * size);
+    /* scratch for two threads, the weight-gradient partial included */
+    float *col = zeros(2 * ((size_t)C * K * K * out * out + (size_t)OC * K * K * size * size + (size_t)C * OC * K * K));
     if (strcmp(op, "maxpool2d") == 0) {
         genc_maxpool2d_forward(y, T(f, "input/0"), B, C, size, size, out, out, K, S, pt, pl);
         genc_maxpool2d_backward(dx, dy, T(f, "input/0"), B, C, size, size, out, out, K, S, pt, pl, 0);
     } else {
         float *dw = zeros(N(f, "param/weight")), *db = zeros(OC);
         if (transpose) {
-            genc_conv2d_transpose_forward(y, T(f, "input/0"), T(f, "param/weight"), T(f, "param/bias"), col, B, C,
+            genc_conv2d_transpose_forward(y, T(f, "input/0"), T(f, "param/weight"), T(f, "param/bias"), col, 2, B, C,
                                           size, size, OC, out, out, K, S, pt, pl, GENC_ACT_IDENTITY, 0);
-            genc_conv2d_transpose_backward(dx, dw, db, dy, y, T(f, "input/0"), T(f, "param/weight"), col, B, C, size,
+            genc_conv2d_transpose_backward(dx, dw, db, dy, y, T(f, "input/0"), T(f, "param/weight"), col, 2, B, C, size,
                                            size, OC, out, out, K, S, pt, pl, GENC_ACT_IDENTITY, 0, 0, 0);
         } else {
-            genc_conv2d_forward(y, T(f, "input/0"), T(f, "param/weight"), T(f, "param/bias"), col, B, C, size, size,
+            genc_conv2d_forward(y, T(f, "input/0"), T(f, "param/weight"), T(f, "param/bias"), col, 2, B, C, size, size,
                                 OC, out, out, K, S, pt, pl, GENC_ACT_IDENTITY, 0);
-            genc_conv2d_backward(dx, dw, db, dy, y, T(f, "input/0"), T(f, "param/weight"), col, B, C, size, size, OC,
+            genc_conv2d_backward(dx, dw, db, dy, y, T(f, "input/0"), T(f, "param/weight"), col, 2, B, C, size, size, OC,
                                  out, out, K, S, pt, pl, GENC_ACT_IDENTITY, 0, 0, 0);
         }
         expect(f, "grad/param/weight", dw);
