@@ -146,7 +146,23 @@ static inline genc_real genc_dot(const genc_real *a, const genc_real *b, int n)
         s1 += x * y;
     }
     s0 += s1;
-    for (int j = 0; j < GENC_GEMM_NR; j++) sum += s0[j];
+    /* the lanes summed as a tree, halving the width: no chain of 16 adds */
+    typedef genc_real half __attribute__((vector_size(GENC_GEMM_NR / 2 * sizeof(genc_real))));
+    typedef genc_real quarter __attribute__((vector_size(GENC_GEMM_NR / 4 * sizeof(genc_real))));
+    typedef genc_real eighth __attribute__((vector_size(GENC_GEMM_NR / 8 * sizeof(genc_real))));
+    half h0, h1;
+    quarter q0, q1;
+    eighth e0, e1;
+    __builtin_memcpy(&h0, &s0, sizeof h0);
+    __builtin_memcpy(&h1, (const char *)&s0 + sizeof h0, sizeof h1);
+    h0 += h1;
+    __builtin_memcpy(&q0, &h0, sizeof q0);
+    __builtin_memcpy(&q1, (const char *)&h0 + sizeof q0, sizeof q1);
+    q0 += q1;
+    __builtin_memcpy(&e0, &q0, sizeof e0);
+    __builtin_memcpy(&e1, (const char *)&q0 + sizeof e0, sizeof e1);
+    e0 += e1;
+    sum = e0[0] + e0[1];
 #endif
     for (; k < n; k++) sum += a[k] * b[k];
     return sum;
@@ -195,18 +211,27 @@ static inline void genc_gemm_small(int trans_a, int trans_b, int M, int N, int K
     }
 }
 
-/* A product at least this large (M·N·K) is split among threads. */
-#define GENC_SPLIT_GEMM 200000.0
-
-static inline void genc_gemm(int trans_a, int trans_b, int M, int N, int K, const genc_real *A, int lda,
-                             const genc_real *B, int ldb, int acc, genc_real *C, int ldc)
+static inline void genc_blas_gemm(int trans_a, int trans_b, int M, int N, int K, const genc_real *A, int lda,
+                                  const genc_real *B, int ldb, int acc, genc_real *C, int ldc)
 {
 #ifdef GENC_NO_BLAS
     genc_gemm_small(trans_a, trans_b, M, N, K, A, lda, B, ldb, acc, C, ldc);
 #else
-#ifdef _OPENMP
+    GENC_GEMM(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K, 1, A,
+              lda, B, ldb, acc ? 1 : 0, C, ldc);
+#endif
+}
+
+static inline void genc_gemm(int trans_a, int trans_b, int M, int N, int K, const genc_real *A, int lda,
+                             const genc_real *B, int ldb, int acc, genc_real *C, int ldc)
+{
+    if ((double)M * N * K <= GENC_SMALL_GEMM) {
+        genc_gemm_small(trans_a, trans_b, M, N, K, A, lda, B, ldb, acc, C, ldc);
+        return;
+    }
+#if defined(_OPENMP) && !defined(GENC_NO_BLAS)
     int threads = omp_get_max_threads();
-    if (threads > 1 && !omp_in_parallel() && (double)M * N * K >= GENC_SPLIT_GEMM) {
+    if (threads > 1 && !omp_in_parallel()) {
         /* Each thread takes a band of C's columns, or of its rows if C is
          * taller than wide; bands are whole vector widths. */
         int by_columns = N >= M, extent = by_columns ? N : M;
@@ -216,21 +241,16 @@ static inline void genc_gemm(int trans_a, int trans_b, int M, int N, int K, cons
             int lo = t * band, n = extent - lo < band ? extent - lo : band;
             if (n <= 0) continue;
             if (by_columns)
-                genc_gemm(trans_a, trans_b, M, n, K, A, lda, trans_b ? B + (size_t)lo * ldb : B + lo, ldb, acc,
-                          C + lo, ldc);
+                genc_blas_gemm(trans_a, trans_b, M, n, K, A, lda, trans_b ? B + (size_t)lo * ldb : B + lo, ldb, acc,
+                               C + lo, ldc);
             else
-                genc_gemm(trans_a, trans_b, n, N, K, trans_a ? A + lo : A + (size_t)lo * lda, lda, B, ldb, acc,
-                          C + (size_t)lo * ldc, ldc);
+                genc_blas_gemm(trans_a, trans_b, n, N, K, trans_a ? A + lo : A + (size_t)lo * lda, lda, B, ldb, acc,
+                               C + (size_t)lo * ldc, ldc);
         }
         return;
     }
 #endif
-    if ((double)M * N * K <= GENC_SMALL_GEMM)
-        genc_gemm_small(trans_a, trans_b, M, N, K, A, lda, B, ldb, acc, C, ldc);
-    else
-        GENC_GEMM(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K,
-                  1, A, lda, B, ldb, acc ? 1 : 0, C, ldc);
-#endif
+    genc_blas_gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, acc, C, ldc);
 }
 
 /* ---- dense: out = act(inp · weightᵀ + bias) ---------------------------- */
@@ -364,7 +384,6 @@ static inline void genc_channel_bias_activate(genc_real *out, const genc_real *b
 /* dbias (C) = [dbias +] Σ over batch and positions of dout (B, C, HW) */
 static inline void genc_channel_bias_backward(genc_real *dbias, const genc_real *dout, int B, int C, int HW, int acc)
 {
-    GENC_OMP(parallel for schedule(static))
     for (int c = 0; c < C; c++) {
         genc_real total = 0;
         for (int b = 0; b < B; b++) {
@@ -385,27 +404,42 @@ static inline void genc_channel_bias_backward(genc_real *dbias, const genc_real 
 
 #define GENC_CONV_TEAM(threads, B) genc_team_size((int)(threads) < (int)(B) ? (int)(threads) : (int)(B))
 
-#define GENC_CONV_FORWARD(sample, threads, B, ...)                                                                 \
+/* One thread runs the loop without a parallel region: OpenMP would make
+ * (allocate) a team of one each time. */
+/* sample(b, t, ...) for every sample b, thread t of at most `threads` */
+#define GENC_SAMPLE_LOOP(sample, threads, B, ...)                                                                 \
     do {                                                                                                           \
-        GENC_OMP(parallel for schedule(static) num_threads(GENC_CONV_TEAM(threads, B)))                            \
-        for (int genc_b = 0; genc_b < (B); genc_b++) sample(genc_b, genc_thread_num(), __VA_ARGS__);              \
+        int genc_team_n = GENC_CONV_TEAM(threads, B);                                                              \
+        if (genc_team_n > 1) {                                                                                     \
+            GENC_OMP(parallel for schedule(static) num_threads(genc_team_n))                                       \
+            for (int genc_b = 0; genc_b < (B); genc_b++) sample(genc_b, genc_thread_num(), __VA_ARGS__);          \
+        } else {                                                                                                   \
+            for (int genc_b = 0; genc_b < (B); genc_b++) sample(genc_b, 0, __VA_ARGS__);                          \
+        }                                                                                                          \
     } while (0)
 
 /* the partials follow the threads' col buffers in the scratch */
 #define GENC_CONV_BACKWARD(sample, dweight, weight_size, scratch, col_size, threads, B, ...)                       \
     do {                                                                                                           \
-        GENC_OMP(parallel num_threads(GENC_CONV_TEAM(threads, B)))                                                 \
-        {                                                                                                          \
-            int genc_t = genc_thread_num(), genc_started = 0;                                                      \
-            genc_real *genc_partials = (scratch) + (size_t)((int)(threads) < (int)(B) ? (threads) : (B)) * (col_size);     \
-            genc_real *genc_dw = (dweight) && genc_t > 0 ? genc_partials + (size_t)(genc_t - 1) * (weight_size)   \
-                                                         : (dweight);                                             \
-            GENC_OMP(for schedule(static))                                                                         \
-            for (int genc_b = 0; genc_b < (B); genc_b++) {                                                         \
-                sample(genc_b, genc_t, genc_started, genc_dw, __VA_ARGS__);                                       \
-                genc_started = 1;                                                                                  \
+        int genc_team_n = GENC_CONV_TEAM(threads, B);                                                              \
+        if (genc_team_n > 1) {                                                                                     \
+            GENC_OMP(parallel num_threads(genc_team_n))                                                            \
+            {                                                                                                      \
+                int genc_t = genc_thread_num(), genc_started = 0;                                                  \
+                genc_real *genc_partials = (scratch) + (size_t)((int)(threads) < (int)(B) ? (threads) : (B)) *     \
+                                                           (col_size);                                            \
+                genc_real *genc_dw = (dweight) && genc_t > 0                                                       \
+                                         ? genc_partials + (size_t)(genc_t - 1) * (weight_size)                    \
+                                         : (dweight);                                                              \
+                GENC_OMP(for schedule(static))                                                                     \
+                for (int genc_b = 0; genc_b < (B); genc_b++) {                                                     \
+                    sample(genc_b, genc_t, genc_started, genc_dw, __VA_ARGS__);                                   \
+                    genc_started = 1;                                                                              \
+                }                                                                                                  \
+                genc_reduce_dweight(dweight, genc_partials, genc_t, genc_started, (weight_size));                 \
             }                                                                                                      \
-            genc_reduce_dweight(dweight, genc_partials, genc_t, genc_started, (weight_size));                     \
+        } else {                                                                                                   \
+            for (int genc_b = 0; genc_b < (B); genc_b++) sample(genc_b, 0, genc_b > 0, dweight, __VA_ARGS__);     \
         }                                                                                                          \
     } while (0)
 
@@ -439,7 +473,7 @@ static inline void genc_conv2d_forward_sample(int b, int t, genc_real *out, cons
 
 #define genc_conv2d_forward(out, inp, weight, bias, scratch, threads, B, C, H, W, OC, OH, OW, K, S, PT, PL, act,    \
                             alpha)                                                                                 \
-    GENC_CONV_FORWARD(genc_conv2d_forward_sample, threads, B, out, inp, weight, bias, scratch, C, H, W, OC, OH, OW, \
+    GENC_SAMPLE_LOOP(genc_conv2d_forward_sample, threads, B, out, inp, weight, bias, scratch, C, H, W, OC, OH, OW, \
                       K, S, PT, PL, act, alpha)
 
 static inline void genc_conv2d_backward_sample(int b, int t, int started, genc_real *dw, genc_real *dinp,
@@ -486,7 +520,7 @@ static inline void genc_conv2d_transpose_forward_sample(int b, int t, genc_real 
 
 #define genc_conv2d_transpose_forward(out, inp, weight, bias, scratch, threads, B, C, H, W, OC, OH, OW, K, S, PT, PL, \
                                       act, alpha)                                                                  \
-    GENC_CONV_FORWARD(genc_conv2d_transpose_forward_sample, threads, B, out, inp, weight, bias, scratch, C, H, W, OC, \
+    GENC_SAMPLE_LOOP(genc_conv2d_transpose_forward_sample, threads, B, out, inp, weight, bias, scratch, C, H, W, OC, \
                       OH, OW, K, S, PT, PL, act, alpha)
 
 static inline void genc_conv2d_transpose_backward_sample(int b, int t, int started, genc_real *dw, genc_real *dinp,
@@ -516,10 +550,11 @@ static inline void genc_conv2d_transpose_backward_sample(int b, int t, int start
 
 /* ---- max pooling: windows of K at stride S, padded positions never win ------------ */
 
-static inline void genc_maxpool2d_forward(genc_real *out, const genc_real *inp, int B, int C, int H, int W, int OH,
-                                          int OW, int K, int S, int PT, int PL)
+static inline void genc_maxpool2d_forward_sample(int b, int t, genc_real *out, const genc_real *inp, int C, int H,
+                                                 int W, int OH, int OW, int K, int S, int PT, int PL)
 {
-    for (int bc = 0; bc < B * C; bc++) {
+    (void)t;
+    for (int bc = b * C; bc < (b + 1) * C; bc++) {
         const genc_real *img = inp + (size_t)bc * H * W;
         for (int oy = 0; oy < OH; oy++)
             for (int ox = 0; ox < OW; ox++) {
@@ -534,14 +569,20 @@ static inline void genc_maxpool2d_forward(genc_real *out, const genc_real *inp, 
     }
 }
 
+/* samples are independent: any number of threads may share them */
+#define genc_maxpool2d_forward(out, inp, B, C, H, W, OH, OW, K, S, PT, PL)                                          \
+    GENC_SAMPLE_LOOP(genc_maxpool2d_forward_sample, B, B, out, inp, C, H, W, OH, OW, K, S, PT, PL)
+
 /* The gradient goes to the first maximum of each window in scan order, as in
  * PyTorch; the arg-max is found again from the input. */
-static inline void genc_maxpool2d_backward(genc_real *dinp, const genc_real *dout, const genc_real *inp, int B, int C,
-                                           int H, int W, int OH, int OW, int K, int S, int PT, int PL, int acc)
+static inline void genc_maxpool2d_backward_sample(int b, int t, genc_real *dinp, const genc_real *dout,
+                                                  const genc_real *inp, int C, int H, int W, int OH, int OW, int K,
+                                                  int S, int PT, int PL, int acc)
 {
+    (void)t;
     if (!acc)
-        for (size_t i = 0; i < (size_t)B * C * H * W; i++) dinp[i] = 0;
-    for (int bc = 0; bc < B * C; bc++) {
+        for (size_t i = (size_t)b * C * H * W; i < (size_t)(b + 1) * C * H * W; i++) dinp[i] = 0;
+    for (int bc = b * C; bc < (b + 1) * C; bc++) {
         const genc_real *img = inp + (size_t)bc * H * W;
         for (int oy = 0; oy < OH; oy++)
             for (int ox = 0; ox < OW; ox++) {
@@ -557,6 +598,9 @@ static inline void genc_maxpool2d_backward(genc_real *dinp, const genc_real *dou
             }
     }
 }
+
+#define genc_maxpool2d_backward(dinp, dout, inp, B, C, H, W, OH, OW, K, S, PT, PL, acc)                             \
+    GENC_SAMPLE_LOOP(genc_maxpool2d_backward_sample, B, B, dinp, dout, inp, C, H, W, OH, OW, K, S, PT, PL, acc)
 
 /* ---- batch normalisation over (batch, positions) per channel ---------------------- *
  * inp (B, C, HW); HW is 1 after a dense layer. Training normalises with the

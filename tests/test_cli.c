@@ -131,6 +131,9 @@ START_TEST(command_line_errors)
     r = run_genc((const char *[]){"compile", "models/mlp_gan.lua", "--batch", "x", NULL});
     ck_assert_int_eq(r.status, 2);
     ck_assert(strstr(r.err, "--batch needs a positive integer") != NULL);
+    r = run_genc((const char *[]){"compile", "models/mlp_gan.lua", "--threads", "0", NULL});
+    ck_assert_int_eq(r.status, 2);
+    ck_assert(strstr(r.err, "--threads needs a positive integer") != NULL);
     r = run_genc((const char *[]){"compile", "no/such/spec.lua", NULL});
     ck_assert_int_eq(r.status, 1);
     ck_assert_msg(strstr(r.err, "cannot open spec no/such/spec.lua") != NULL, "got: %s", r.err);
@@ -180,6 +183,14 @@ START_TEST(train_resume_and_sample)
     r = run_genc((const char *[]){"train", "models/vae.lua", "--data", data, "--steps", "12", "--out", out, NULL});
     ck_assert_int_eq(r.status, 1);
     ck_assert_msg(strstr(r.err, "exists; pass --resume") != NULL, "%s", r.err);
+
+    setenv("GENC_THREADS", "two", 1);
+    r = run_genc((const char *[]){"train", "models/vae.lua", "--data", data, "--subset", "640", "--steps", "20",
+                                  "--out", out, "--resume", NULL});
+    unsetenv("GENC_THREADS");
+    ck_assert_int_eq(r.status, 1);
+    ck_assert_msg(strstr(r.err, "GENC_THREADS=two: not a thread count (1 to 256)") != NULL, "%s", r.err);
+    ck_assert_int_eq(lines_in(log), 1 + 2); /* nothing trained, nothing written */
 
     r = run_genc((const char *[]){"train", "models/vae.lua", "--data", data, "--subset", "640", "--steps", "20",
                                   "--out", out, "--resume", NULL});
