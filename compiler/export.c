@@ -149,7 +149,7 @@ static void emit_weights(Emitter *e, const char *array, const Vec *list, int fir
         P("#define %s %zu /* %s */\n", param_macro(e, p), offset, dims_str(p->dims, false));
         offset += dims_count(p->dims);
     }
-    P("\nstatic const float %s_%s[%zu] = {\n", e->prefix, array, total);
+    P("\nstatic const float %s_%s[%zu] GENC_LINE_ALIGNED = {\n", e->prefix, array, total);
     for (int i = 0; i < list->len; i++) {
         const Param *p = list->items[i];
         P("    /* %s */\n", p->name);

@@ -16,6 +16,8 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 #ifndef GENC_NO_BLAS
 #include <cblas.h>
 #endif
@@ -52,6 +54,30 @@ typedef float genc_real;
 #define GENC_TANH tanhf
 #endif
 
+#ifdef GENC_DOUBLE
+static inline double genc_exp_clamped(double x) { return exp(x); }
+#else
+/* e^x with x clamped to [-87, 88], for sigmoid, where the clamp changes
+ * nothing: Cephes' polynomial, within 1 ulp of expf and branch-free, so that
+ * loops over it vectorise where expf costs a call per element. */
+static inline float genc_exp_clamped(float x)
+{
+    float c = x < -87 ? -87 : x > 88 ? 88 : x;
+    float n = (c * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round(c / ln 2) */
+    float r = c - n * 0.693359375f + n * 2.12194440e-4f;               /* c − n·ln 2 in two parts */
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    int32_t bits = ((int32_t)n + 127) << 23; /* 2^n */
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return x != x ? x : (p * r * r + r + 1) * scale;
+}
+#endif
+
 enum { GENC_ACT_IDENTITY, GENC_ACT_RELU, GENC_ACT_LEAKY_RELU, GENC_ACT_SIGMOID, GENC_ACT_TANH };
 
 #define GENC_SET_OR_ADD(dst, acc, value) ((dst) = (acc) ? (dst) + (value) : (value))
@@ -61,7 +87,7 @@ static inline genc_real genc_activate(int act, genc_real x, genc_real alpha)
     switch (act) {
     case GENC_ACT_RELU: return x > 0 ? x : 0;
     case GENC_ACT_LEAKY_RELU: return x > 0 ? x : alpha * x;
-    case GENC_ACT_SIGMOID: return 1 / (1 + GENC_EXP(-x));
+    case GENC_ACT_SIGMOID: return 1 / (1 + genc_exp_clamped(-x));
     case GENC_ACT_TANH: return GENC_TANH(x);
     default: return x;
     }
@@ -97,11 +123,20 @@ static inline void genc_activation_slope_inplace(genc_real *dout, const genc_rea
  * switches to kernels of which some call malloc on every call) run here: a
  * packed, register-tiled product whose panels live on the stack, so a
  * training step never touches the heap. */
-enum { GENC_GEMM_MR = 4, GENC_GEMM_NR = 16, GENC_GEMM_KC = 256 };
+enum { GENC_GEMM_MR = 4, GENC_GEMM_NR = 16, GENC_GEMM_KC = 256 }; /* the shuffles below assume NR = 16 */
 #define GENC_SMALL_GEMM 1000000.0
 
 #if defined(__GNUC__)
+/* weights on a cache line's boundary: a row's vector loads never straddle two */
+#define GENC_LINE_ALIGNED __attribute__((aligned(64)))
 typedef genc_real genc_gemm_row __attribute__((vector_size(GENC_GEMM_NR * sizeof(genc_real))));
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define GENC_SHUFFLE __builtin_shufflevector
+#endif
+#endif
+#else
+#define GENC_LINE_ALIGNED
 #endif
 
 /* c (MR,NR) = a_panel (kc,MR) · b_panel (kc,NR) */
@@ -130,42 +165,95 @@ static inline void genc_gemm_tile(genc_real c[GENC_GEMM_MR][GENC_GEMM_NR], const
 #endif
 }
 
+#if defined(__GNUC__)
+/* The lanes of *v summed as a tree, halving the width: no chain of 16 adds.
+ * Shuffles keep v in registers, where copying out halves would spill it; a
+ * pointer, because a vector argument's ABI differs between targets. */
+static inline genc_real genc_lanes_sum(const genc_gemm_row *v)
+{
+#ifdef GENC_SHUFFLE
+    typedef genc_real half __attribute__((vector_size(8 * sizeof(genc_real))));
+    typedef genc_real quarter __attribute__((vector_size(4 * sizeof(genc_real))));
+    genc_gemm_row s = *v;
+    half h = GENC_SHUFFLE(s, s, 0, 1, 2, 3, 4, 5, 6, 7) +
+             GENC_SHUFFLE(s, s, 8, 9, 10, 11, 12, 13, 14, 15);
+    quarter q = GENC_SHUFFLE(h, h, 0, 1, 2, 3) + GENC_SHUFFLE(h, h, 4, 5, 6, 7);
+    return (q[0] + q[2]) + (q[1] + q[3]);
+#else
+    genc_real sum = 0;
+    for (int j = 0; j < GENC_GEMM_NR; j++) sum += (*v)[j];
+    return sum;
+#endif
+}
+#endif
+
 /* a · b over n contiguous values */
 static inline genc_real genc_dot(const genc_real *a, const genc_real *b, int n)
 {
     int k = 0;
     genc_real sum = 0;
 #if defined(__GNUC__)
-    genc_gemm_row s0 = {0}, s1 = {0}, x, y;
-    for (; k + 2 * GENC_GEMM_NR <= n; k += 2 * GENC_GEMM_NR) {
+    genc_gemm_row s = {0}, x, y;
+    for (; k + GENC_GEMM_NR <= n; k += GENC_GEMM_NR) {
         __builtin_memcpy(&x, a + k, sizeof x);
         __builtin_memcpy(&y, b + k, sizeof y);
-        s0 += x * y;
-        __builtin_memcpy(&x, a + k + GENC_GEMM_NR, sizeof x);
-        __builtin_memcpy(&y, b + k + GENC_GEMM_NR, sizeof y);
-        s1 += x * y;
+        s += x * y;
     }
-    s0 += s1;
-    /* the lanes summed as a tree, halving the width: no chain of 16 adds */
-    typedef genc_real half __attribute__((vector_size(GENC_GEMM_NR / 2 * sizeof(genc_real))));
-    typedef genc_real quarter __attribute__((vector_size(GENC_GEMM_NR / 4 * sizeof(genc_real))));
-    typedef genc_real eighth __attribute__((vector_size(GENC_GEMM_NR / 8 * sizeof(genc_real))));
-    half h0, h1;
-    quarter q0, q1;
-    eighth e0, e1;
-    __builtin_memcpy(&h0, &s0, sizeof h0);
-    __builtin_memcpy(&h1, (const char *)&s0 + sizeof h0, sizeof h1);
-    h0 += h1;
-    __builtin_memcpy(&q0, &h0, sizeof q0);
-    __builtin_memcpy(&q1, (const char *)&h0 + sizeof q0, sizeof q1);
-    q0 += q1;
-    __builtin_memcpy(&e0, &q0, sizeof e0);
-    __builtin_memcpy(&e1, (const char *)&q0 + sizeof e0, sizeof e1);
-    e0 += e1;
-    sum = e0[0] + e0[1];
+    sum = genc_lanes_sum(&s);
 #endif
     for (; k < n; k++) sum += a[k] * b[k];
     return sum;
+}
+
+enum { GENC_DOT_ROWS = 8 };
+
+/* out[r] = [out[r] +] a · b_r for the eight rows b_r = b + r·ldb: each
+ * vector of a, loaded once, serves all eight, and the eight sums are reduced
+ * together. */
+static inline void genc_dot_rows(genc_real out[GENC_DOT_ROWS], const genc_real *a, const genc_real *b, int ldb, int n,
+                                 int acc)
+{
+    int k = 0;
+#ifdef GENC_SHUFFLE
+    typedef genc_real half __attribute__((vector_size(8 * sizeof(genc_real))));
+    genc_gemm_row s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0}, s4 = {0}, s5 = {0}, s6 = {0}, s7 = {0}, x, y;
+    const size_t ld = (size_t)ldb;
+    for (; k + GENC_GEMM_NR <= n; k += GENC_GEMM_NR) {
+        const genc_real *col = b + k;
+        __builtin_memcpy(&x, a + k, sizeof x);
+        __builtin_memcpy(&y, col, sizeof y), s0 += x * y;
+        __builtin_memcpy(&y, col + ld, sizeof y), s1 += x * y;
+        __builtin_memcpy(&y, col + 2 * ld, sizeof y), s2 += x * y;
+        __builtin_memcpy(&y, col + 3 * ld, sizeof y), s3 += x * y;
+        __builtin_memcpy(&y, col + 4 * ld, sizeof y), s4 += x * y;
+        __builtin_memcpy(&y, col + 5 * ld, sizeof y), s5 += x * y;
+        __builtin_memcpy(&y, col + 6 * ld, sizeof y), s6 += x * y;
+        __builtin_memcpy(&y, col + 7 * ld, sizeof y), s7 += x * y;
+    }
+    /* Halve the lanes of two rows at a time into one vector: after three
+     * rounds lanes (2r, 2r+1) hold row r's two partial sums. */
+    genc_gemm_row t01 = GENC_SHUFFLE(s0, s1, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+                        GENC_SHUFFLE(s0, s1, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    genc_gemm_row t23 = GENC_SHUFFLE(s2, s3, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+                        GENC_SHUFFLE(s2, s3, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    genc_gemm_row t45 = GENC_SHUFFLE(s4, s5, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+                        GENC_SHUFFLE(s4, s5, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    genc_gemm_row t67 = GENC_SHUFFLE(s6, s7, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+                        GENC_SHUFFLE(s6, s7, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    genc_gemm_row u0 = GENC_SHUFFLE(t01, t23, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
+                       GENC_SHUFFLE(t01, t23, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+    genc_gemm_row u1 = GENC_SHUFFLE(t45, t67, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
+                       GENC_SHUFFLE(t45, t67, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+    genc_gemm_row v = GENC_SHUFFLE(u0, u1, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) +
+                      GENC_SHUFFLE(u0, u1, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
+    half w = GENC_SHUFFLE(v, v, 0, 2, 4, 6, 8, 10, 12, 14) +
+             GENC_SHUFFLE(v, v, 1, 3, 5, 7, 9, 11, 13, 15);
+#else
+    genc_real w[GENC_DOT_ROWS] = {0};
+#endif
+    for (; k < n; k++)
+        for (int r = 0; r < GENC_DOT_ROWS; r++) w[r] += a[k] * b[(size_t)r * ldb + k];
+    for (int r = 0; r < GENC_DOT_ROWS; r++) out[r] = (acc ? out[r] : 0) + w[r];
 }
 
 static inline void genc_gemm_small(int trans_a, int trans_b, int M, int N, int K, const genc_real *A, int lda,
@@ -175,11 +263,14 @@ static inline void genc_gemm_small(int trans_a, int trans_b, int M, int N, int K
      * sampler — are dot products of contiguous rows: packing would cost more
      * than the product. */
     if (!trans_a && trans_b && M < GENC_GEMM_MR) {
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++) {
-                genc_real *c = C + (size_t)i * ldc + j;
-                *c = (acc ? *c : 0) + genc_dot(A + (size_t)i * lda, B + (size_t)j * ldb, K);
-            }
+        for (int i = 0; i < M; i++) {
+            const genc_real *a = A + (size_t)i * lda;
+            genc_real *c = C + (size_t)i * ldc;
+            int j = 0;
+            for (; j + GENC_DOT_ROWS <= N; j += GENC_DOT_ROWS)
+                genc_dot_rows(c + j, a, B + (size_t)j * ldb, ldb, K, acc);
+            for (; j < N; j++) c[j] = (acc ? c[j] : 0) + genc_dot(a, B + (size_t)j * ldb, K);
+        }
         return;
     }
     genc_real b_panel[GENC_GEMM_KC * GENC_GEMM_NR], a_panel[GENC_GEMM_KC * GENC_GEMM_MR];

@@ -1,0 +1,84 @@
+/* test_float_kernels.c — the kernels whose single-precision code differs from
+ * the double build that test_kernels checks: the polynomial e^x behind
+ * sigmoid, and the batch-1 dense product (eight rows reduced together by
+ * vector shuffles), each against a double-precision reference. */
+#include "../runtime/genc_kernels.h"
+
+#include <check.h>
+
+#include "run_suite.h"
+#include <float.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+/* distance in units in the last place between two finite floats */
+static int64_t ulps(float a, float b)
+{
+    int32_t ia, ib;
+    memcpy(&ia, &a, sizeof ia), memcpy(&ib, &b, sizeof ib);
+    int64_t oa = ia < 0 ? -(int64_t)(ia & 0x7fffffff) : ia, ob = ib < 0 ? -(int64_t)(ib & 0x7fffffff) : ib;
+    return oa > ob ? oa - ob : ob - oa;
+}
+
+START_TEST(exp_is_within_one_ulp_where_finite)
+{
+    int64_t worst = 0;
+    float worst_at = 0;
+    for (float x = -87; x <= 88; x += 1.0f / 1024) {
+        float want = (float)exp((double)x), got = genc_exp_clamped(x);
+        if (ulps(got, want) > worst) worst = ulps(got, want), worst_at = x;
+    }
+    ck_assert_msg(worst <= 1, "e^%.9g is %lld ulp from the correctly rounded value", worst_at, (long long)worst);
+}
+END_TEST
+
+START_TEST(exp_clamps_the_tails_and_keeps_nan)
+{
+    ck_assert(genc_exp_clamped(-1000) > 0 && genc_exp_clamped(-1000) < 2e-38f);
+    ck_assert(genc_exp_clamped(1000) > 1e38f && genc_exp_clamped(1000) <= FLT_MAX);
+    ck_assert(isnan(genc_exp_clamped(NAN)));
+    /* sigmoid saturates to 0 and 1 rather than overflowing */
+    ck_assert_float_eq(genc_activate(GENC_ACT_SIGMOID, 200, 0), 1);
+    ck_assert(genc_activate(GENC_ACT_SIGMOID, -200, 0) < 1e-37f);
+    ck_assert(isnan(genc_activate(GENC_ACT_SIGMOID, NAN, 0)));
+}
+END_TEST
+
+/* One row times weights stored (N, K), as a sampler's dense layer at batch
+ * 1: every N and K around the vector width and the eight-row blocks. */
+START_TEST(batch_one_product_matches_double)
+{
+    static const int sizes[] = {1, 7, 8, 9, 15, 16, 17, 33, 100, 128};
+    const int n_sizes = (int)(sizeof sizes / sizeof *sizes);
+    srand(7);
+    for (int in = 0; in < n_sizes; in++)
+        for (int jn = 0; jn < n_sizes; jn++) {
+            int N = sizes[in], K = sizes[jn];
+            float *a = malloc(sizeof(float) * K), *b = malloc(sizeof(float) * N * K), *c = malloc(sizeof(float) * N);
+            for (int k = 0; k < K; k++) a[k] = (float)rand() / RAND_MAX - 0.5f;
+            for (int i = 0; i < N * K; i++) b[i] = (float)rand() / RAND_MAX - 0.5f;
+            for (int acc = 0; acc < 2; acc++) {
+                for (int j = 0; j < N; j++) c[j] = 0.25f;
+                genc_gemm_small(0, 1, 1, N, K, a, K, b, K, acc, c, N);
+                for (int j = 0; j < N; j++) {
+                    double want = acc ? 0.25 : 0, size = 0;
+                    for (int k = 0; k < K; k++) want += (double)a[k] * b[j * K + k], size += fabs(a[k] * b[j * K + k]);
+                    ck_assert_msg(fabs(c[j] - want) <= 1e-6 * (1 + size), "N=%d K=%d acc=%d: c[%d] = %.9g, want %.9g",
+                                  N, K, acc, j, c[j], want);
+                }
+            }
+            free(a), free(b), free(c);
+        }
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("float kernels");
+    TCase *tc = tcase_create("single precision");
+    tcase_add_test(tc, exp_is_within_one_ulp_where_finite);
+    tcase_add_test(tc, exp_clamps_the_tails_and_keeps_nan);
+    tcase_add_test(tc, batch_one_product_matches_double);
+    suite_add_tcase(s, tc);
+    return run_suite(s, CK_FORK);
+}
