@@ -139,18 +139,21 @@ typedef genc_real genc_gemm_row __attribute__((vector_size(GENC_GEMM_NR * sizeof
 #define GENC_LINE_ALIGNED
 #endif
 
-/* c (MR,NR) = a_panel (kc,MR) · b_panel (kc,NR) */
-static inline void genc_gemm_tile(genc_real c[GENC_GEMM_MR][GENC_GEMM_NR], const genc_real *a,
-                                  const genc_real *b, int kc)
+/* c (MR,NR) = Σ_k a_r[k·a_step] · b[k·b_step + (0..NR)]: rows a_r of A read
+ * where they lie (contiguous or strided), b a panel or B itself. */
+static inline void genc_gemm_tile(genc_real c[GENC_GEMM_MR][GENC_GEMM_NR], const genc_real *const a[GENC_GEMM_MR],
+                                  int a_step, const genc_real *b, int b_step, int kc)
 {
+    const genc_real *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
 #if defined(__GNUC__)
     genc_gemm_row c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, row;
-    for (int k = 0; k < kc; k++, a += GENC_GEMM_MR, b += GENC_GEMM_NR) {
+    for (int k = 0; k < kc; k++, b += b_step) {
         __builtin_memcpy(&row, b, sizeof row);
-        c0 += a[0] * row;
-        c1 += a[1] * row;
-        c2 += a[2] * row;
-        c3 += a[3] * row;
+        size_t ka = (size_t)k * a_step;
+        c0 += a0[ka] * row;
+        c1 += a1[ka] * row;
+        c2 += a2[ka] * row;
+        c3 += a3[ka] * row;
     }
     __builtin_memcpy(c[0], &c0, sizeof c0);
     __builtin_memcpy(c[1], &c1, sizeof c1);
@@ -159,9 +162,12 @@ static inline void genc_gemm_tile(genc_real c[GENC_GEMM_MR][GENC_GEMM_NR], const
 #else
     for (int r = 0; r < GENC_GEMM_MR; r++)
         for (int j = 0; j < GENC_GEMM_NR; j++) c[r][j] = 0;
-    for (int k = 0; k < kc; k++, a += GENC_GEMM_MR, b += GENC_GEMM_NR)
-        for (int r = 0; r < GENC_GEMM_MR; r++)
-            for (int j = 0; j < GENC_GEMM_NR; j++) c[r][j] += a[r] * b[j];
+    for (int k = 0; k < kc; k++, b += b_step)
+        for (int j = 0; j < GENC_GEMM_NR; j++) {
+            size_t ka = (size_t)k * a_step;
+            c[0][j] += a0[ka] * b[j], c[1][j] += a1[ka] * b[j];
+            c[2][j] += a2[ka] * b[j], c[3][j] += a3[ka] * b[j];
+        }
 #endif
 }
 
@@ -230,22 +236,22 @@ static inline void genc_dot_rows(genc_real out[GENC_DOT_ROWS], const genc_real *
         __builtin_memcpy(&y, col + 6 * ld, sizeof y), s6 += x * y;
         __builtin_memcpy(&y, col + 7 * ld, sizeof y), s7 += x * y;
     }
-    /* Halve the lanes of two rows at a time into one vector: after three
-     * rounds lanes (2r, 2r+1) hold row r's two partial sums. */
-    genc_gemm_row t01 = GENC_SHUFFLE(s0, s1, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
-                        GENC_SHUFFLE(s0, s1, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
-    genc_gemm_row t23 = GENC_SHUFFLE(s2, s3, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
-                        GENC_SHUFFLE(s2, s3, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
-    genc_gemm_row t45 = GENC_SHUFFLE(s4, s5, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
-                        GENC_SHUFFLE(s4, s5, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
-    genc_gemm_row t67 = GENC_SHUFFLE(s6, s7, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
-                        GENC_SHUFFLE(s6, s7, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
-    genc_gemm_row u0 = GENC_SHUFFLE(t01, t23, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
-                       GENC_SHUFFLE(t01, t23, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
-    genc_gemm_row u1 = GENC_SHUFFLE(t45, t67, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
-                       GENC_SHUFFLE(t45, t67, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
-    genc_gemm_row v = GENC_SHUFFLE(u0, u1, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) +
-                      GENC_SHUFFLE(u0, u1, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
+    /* Each fold adds the two halves of every run of lanes of p and of q, and
+     * puts p's results before q's. After three folds lanes (2r, 2r+1) hold
+     * row r's two partial sums. */
+#define GENC_FOLD_8(p, q)                                                                              \
+    (GENC_SHUFFLE(p, q, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +                      \
+     GENC_SHUFFLE(p, q, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31))
+#define GENC_FOLD_4(p, q)                                                                              \
+    (GENC_SHUFFLE(p, q, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +                    \
+     GENC_SHUFFLE(p, q, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31))
+#define GENC_FOLD_2(p, q)                                                                              \
+    (GENC_SHUFFLE(p, q, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) +                    \
+     GENC_SHUFFLE(p, q, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31))
+    genc_gemm_row t01 = GENC_FOLD_8(s0, s1), t23 = GENC_FOLD_8(s2, s3);
+    genc_gemm_row t45 = GENC_FOLD_8(s4, s5), t67 = GENC_FOLD_8(s6, s7);
+    genc_gemm_row u0 = GENC_FOLD_4(t01, t23), u1 = GENC_FOLD_4(t45, t67);
+    genc_gemm_row v = GENC_FOLD_2(u0, u1);
     half w = GENC_SHUFFLE(v, v, 0, 2, 4, 6, 8, 10, 12, 14) +
              GENC_SHUFFLE(v, v, 1, 3, 5, 7, 9, 11, 13, 15);
 #else
@@ -273,25 +279,31 @@ static inline void genc_gemm_small(int trans_a, int trans_b, int M, int N, int K
         }
         return;
     }
-    genc_real b_panel[GENC_GEMM_KC * GENC_GEMM_NR], a_panel[GENC_GEMM_KC * GENC_GEMM_MR];
+    /* Only B is packed, and only where its rows are not already NR-wide
+     * contiguous runs: stored (N,K), or the last, narrower column tile. */
+    genc_real b_panel[GENC_GEMM_KC * GENC_GEMM_NR];
     genc_real tile[GENC_GEMM_MR][GENC_GEMM_NR];
+    const int a_step = trans_a ? lda : 1;
     for (int j0 = 0; j0 < N; j0 += GENC_GEMM_NR) {
-        int nr = N - j0 < GENC_GEMM_NR ? N - j0 : GENC_GEMM_NR;
+        int nr = N - j0 < GENC_GEMM_NR ? N - j0 : GENC_GEMM_NR, packed = trans_b || nr < GENC_GEMM_NR;
         for (int k0 = 0; k0 < K; k0 += GENC_GEMM_KC) {
             int kc = K - k0 < GENC_GEMM_KC ? K - k0 : GENC_GEMM_KC;
-            for (int k = 0; k < kc; k++)
-                for (int j = 0; j < GENC_GEMM_NR; j++)
-                    b_panel[k * GENC_GEMM_NR + j] = j >= nr    ? 0
-                                                    : trans_b ? B[(size_t)(j0 + j) * ldb + k0 + k]
-                                                              : B[(size_t)(k0 + k) * ldb + j0 + j];
+            if (packed)
+                for (int k = 0; k < kc; k++)
+                    for (int j = 0; j < GENC_GEMM_NR; j++)
+                        b_panel[k * GENC_GEMM_NR + j] = j >= nr    ? 0
+                                                        : trans_b ? B[(size_t)(j0 + j) * ldb + k0 + k]
+                                                                  : B[(size_t)(k0 + k) * ldb + j0 + j];
+            const genc_real *b = packed ? b_panel : B + (size_t)k0 * ldb + j0;
             for (int i0 = 0; i0 < M; i0 += GENC_GEMM_MR) {
                 int mr = M - i0 < GENC_GEMM_MR ? M - i0 : GENC_GEMM_MR;
-                for (int k = 0; k < kc; k++)
-                    for (int r = 0; r < GENC_GEMM_MR; r++)
-                        a_panel[k * GENC_GEMM_MR + r] = r >= mr    ? 0
-                                                        : trans_a ? A[(size_t)(k0 + k) * lda + i0 + r]
-                                                                  : A[(size_t)(i0 + r) * lda + k0 + k];
-                genc_gemm_tile(tile, a_panel, b_panel, kc);
+                /* rows past M repeat row i0: computed, never stored */
+                const genc_real *a[GENC_GEMM_MR];
+                for (int r = 0; r < GENC_GEMM_MR; r++) {
+                    int row = i0 + (r < mr ? r : 0);
+                    a[r] = trans_a ? A + (size_t)k0 * lda + row : A + (size_t)row * lda + k0;
+                }
+                genc_gemm_tile(tile, a, a_step, b, packed ? GENC_GEMM_NR : ldb, kc);
                 int keep = acc || k0 > 0;
                 for (int r = 0; r < mr; r++) {
                     genc_real *row = C + (size_t)(i0 + r) * ldc + j0;

@@ -1,7 +1,8 @@
 /* test_float_kernels.c — the kernels whose single-precision code differs from
  * the double build that test_kernels checks: the polynomial e^x behind
- * sigmoid, and the batch-1 dense product (eight rows reduced together by
- * vector shuffles), each against a double-precision reference. */
+ * sigmoid, the batch-1 dense product (eight rows reduced together by
+ * vector shuffles) and the small product's tiles, which read A and B in
+ * place, each against a double-precision reference. */
 #include "../runtime/genc_kernels.h"
 
 #include <check.h>
@@ -72,6 +73,37 @@ START_TEST(batch_one_product_matches_double)
 }
 END_TEST
 
+/* Every transpose pair, sizes around the 4x16 tile and the 256-deep panel. */
+START_TEST(small_product_matches_double)
+{
+    static const int sizes[][3] = {{1, 1, 1}, {3, 17, 9}, {4, 16, 16}, {5, 33, 7}, {16, 784, 9}, {9, 20, 300}};
+    srand(11);
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
+        for (int t = 0; t < 4; t++) {
+            int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2], trans_a = t & 1, trans_b = t >> 1;
+            float *a = malloc(sizeof(float) * M * K), *b = malloc(sizeof(float) * K * N), *c = malloc(sizeof(float) * M * N);
+            for (int i = 0; i < M * K; i++) a[i] = (float)rand() / RAND_MAX - 0.5f;
+            for (int i = 0; i < K * N; i++) b[i] = (float)rand() / RAND_MAX - 0.5f;
+            for (int acc = 0; acc < 2; acc++) {
+                for (int i = 0; i < M * N; i++) c[i] = 0.5f;
+                genc_gemm_small(trans_a, trans_b, M, N, K, a, trans_a ? M : K, b, trans_b ? K : N, acc, c, N);
+                for (int i = 0; i < M; i++)
+                    for (int j = 0; j < N; j++) {
+                        double want = acc ? 0.5 : 0, size = 0;
+                        for (int k = 0; k < K; k++) {
+                            double x = trans_a ? a[k * M + i] : a[i * K + k], y = trans_b ? b[j * K + k] : b[k * N + j];
+                            want += x * y, size += fabs(x * y);
+                        }
+                        ck_assert_msg(fabs(c[i * N + j] - want) <= 1e-6 * (1 + size),
+                                      "%dx%dx%d trans %d%d acc %d: c[%d,%d] = %.9g, want %.9g", M, N, K, trans_a,
+                                      trans_b, acc, i, j, c[i * N + j], want);
+                    }
+            }
+            free(a), free(b), free(c);
+        }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("float kernels");
@@ -79,6 +111,7 @@ int main(void)
     tcase_add_test(tc, exp_is_within_one_ulp_where_finite);
     tcase_add_test(tc, exp_clamps_the_tails_and_keeps_nan);
     tcase_add_test(tc, batch_one_product_matches_double);
+    tcase_add_test(tc, small_product_matches_double);
     suite_add_tcase(s, tc);
     return run_suite(s, CK_FORK);
 }
