@@ -130,6 +130,7 @@ enum { GENC_GEMM_MR = 4, GENC_GEMM_NR = 16, GENC_GEMM_KC = 256 }; /* the shuffle
 /* weights on a cache line's boundary: a row's vector loads never straddle two */
 #define GENC_LINE_ALIGNED __attribute__((aligned(64)))
 typedef genc_real genc_gemm_row __attribute__((vector_size(GENC_GEMM_NR * sizeof(genc_real))));
+typedef genc_real genc_gemm_half __attribute__((vector_size(GENC_GEMM_NR / 2 * sizeof(genc_real))));
 #if defined(__has_builtin)
 #if __has_builtin(__builtin_shufflevector)
 #define GENC_SHUFFLE __builtin_shufflevector
@@ -178,10 +179,9 @@ static inline void genc_gemm_tile(genc_real c[GENC_GEMM_MR][GENC_GEMM_NR], const
 static inline genc_real genc_lanes_sum(const genc_gemm_row *v)
 {
 #ifdef GENC_SHUFFLE
-    typedef genc_real half __attribute__((vector_size(8 * sizeof(genc_real))));
     typedef genc_real quarter __attribute__((vector_size(4 * sizeof(genc_real))));
     genc_gemm_row s = *v;
-    half h = GENC_SHUFFLE(s, s, 0, 1, 2, 3, 4, 5, 6, 7) +
+    genc_gemm_half h = GENC_SHUFFLE(s, s, 0, 1, 2, 3, 4, 5, 6, 7) +
              GENC_SHUFFLE(s, s, 8, 9, 10, 11, 12, 13, 14, 15);
     quarter q = GENC_SHUFFLE(h, h, 0, 1, 2, 3) + GENC_SHUFFLE(h, h, 4, 5, 6, 7);
     return (q[0] + q[2]) + (q[1] + q[3]);
@@ -221,7 +221,6 @@ static inline void genc_dot_rows(genc_real out[GENC_DOT_ROWS], const genc_real *
 {
     int k = 0;
 #ifdef GENC_SHUFFLE
-    typedef genc_real half __attribute__((vector_size(8 * sizeof(genc_real))));
     genc_gemm_row s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0}, s4 = {0}, s5 = {0}, s6 = {0}, s7 = {0}, x, y;
     const size_t ld = (size_t)ldb;
     for (; k + GENC_GEMM_NR <= n; k += GENC_GEMM_NR) {
@@ -252,7 +251,7 @@ static inline void genc_dot_rows(genc_real out[GENC_DOT_ROWS], const genc_real *
     genc_gemm_row t45 = GENC_FOLD_8(s4, s5), t67 = GENC_FOLD_8(s6, s7);
     genc_gemm_row u0 = GENC_FOLD_4(t01, t23), u1 = GENC_FOLD_4(t45, t67);
     genc_gemm_row v = GENC_FOLD_2(u0, u1);
-    half w = GENC_SHUFFLE(v, v, 0, 2, 4, 6, 8, 10, 12, 14) +
+    genc_gemm_half w = GENC_SHUFFLE(v, v, 0, 2, 4, 6, 8, 10, 12, 14) +
              GENC_SHUFFLE(v, v, 1, 3, 5, 7, 9, 11, 13, 15);
 #else
     genc_real w[GENC_DOT_ROWS] = {0};
@@ -507,9 +506,9 @@ static inline void genc_channel_bias_backward(genc_real *dbias, const genc_real 
 
 #define GENC_CONV_TEAM(threads, B) genc_team_size((int)(threads) < (int)(B) ? (int)(threads) : (int)(B))
 
-/* One thread runs the loop without a parallel region: OpenMP would make
+/* sample(b, t, ...) for every sample b, thread t of at most `threads`. One
+ * thread runs the loop without a parallel region: OpenMP would make
  * (allocate) a team of one each time. */
-/* sample(b, t, ...) for every sample b, thread t of at most `threads` */
 #define GENC_SAMPLE_LOOP(sample, threads, B, ...)                                                                 \
     do {                                                                                                           \
         int genc_team_n = GENC_CONV_TEAM(threads, B);                                                              \
@@ -529,8 +528,7 @@ static inline void genc_channel_bias_backward(genc_real *dbias, const genc_real 
             GENC_OMP(parallel num_threads(genc_team_n))                                                            \
             {                                                                                                      \
                 int genc_t = genc_thread_num(), genc_started = 0;                                                  \
-                genc_real *genc_partials = (scratch) + (size_t)((int)(threads) < (int)(B) ? (threads) : (B)) *     \
-                                                           (col_size);                                            \
+                genc_real *genc_partials = (scratch) + genc_conv_scratch(threads, B, col_size, 0, 0);              \
                 genc_real *genc_dw = (dweight) && genc_t > 0                                                       \
                                          ? genc_partials + (size_t)(genc_t - 1) * (weight_size)                    \
                                          : (dweight);                                                              \
