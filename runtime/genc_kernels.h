@@ -56,6 +56,7 @@ typedef float genc_real;
 
 #ifdef GENC_DOUBLE
 static inline double genc_exp_clamped(double x) { return exp(x); }
+static inline double genc_log_vectorisable(double x) { return log(x); }
 #else
 /* e^x with x clamped to [-87, 88], for sigmoid, where the clamp changes
  * nothing: Cephes' polynomial, within 1 ulp of expf and branch-free, so that
@@ -76,7 +77,64 @@ static inline float genc_exp_clamped(float x)
     memcpy(&scale, &bits, sizeof scale);
     return x != x ? x : (p * r * r + r + 1) * scale;
 }
+
+/* log x, Cephes' polynomial on the mantissa in [√½, √2): within 1 ulp of
+ * logf and branch-free, so that the losses' loops vectorise where logf costs
+ * a call per element. Subnormals are scaled by 2^23 first; 0 gives −∞, a
+ * negative x or NaN gives NaN, +∞ stays. */
+static inline float genc_log_vectorisable(float x)
+{
+    int subnormal = x < 1.17549435e-38f;                 /* FLT_MIN */
+    float scaled = subnormal ? x * 8388608.0f : x;       /* 2^23 */
+    int32_t bits;
+    memcpy(&bits, &scaled, sizeof bits);
+    int32_t e = ((bits >> 23) & 0xff) - 126 - (subnormal ? 23 : 0);
+    int32_t mantissa_bits = (bits & 0x007fffff) | 0x3f000000; /* m in [0.5, 1), x = m·2^e */
+    float m;
+    memcpy(&m, &mantissa_bits, sizeof m);
+    int below = m < 0.707106781186547524f;
+    e -= below;
+    float f = below ? m + m - 1 : m - 1, z = f * f, fe = (float)e;
+    float y = 7.0376836292e-2f;
+    y = y * f - 1.1514610310e-1f;
+    y = y * f + 1.1676998740e-1f;
+    y = y * f - 1.2420140846e-1f;
+    y = y * f + 1.4249322787e-1f;
+    y = y * f - 1.6668057665e-1f;
+    y = y * f + 2.0000714765e-1f;
+    y = y * f - 2.4999993993e-1f;
+    y = y * f + 3.3333331174e-1f;
+    y = y * f * z - 2.12194440e-4f * fe - 0.5f * z;      /* ln 2 in two parts, as for e^x */
+    float r = (f + y) + 0.693359375f * fe;
+    float special = x < 0 ? NAN : x; /* for a negative x, +∞ or NaN; then 0 */
+    special = x == 0 ? -INFINITY : special;
+    int finite_positive = (x > 0) & (x <= 3.40282347e38f); /* & rather than &&: no branch, the loop vectorises */
+    return finite_positive ? r : special;
+}
 #endif
+
+/* total = Σ over i < n of the double `term`, an expression of i: for the
+ * losses and sums. GENC_LANES partial sums, term i added to lane i mod
+ * GENC_LANES, then the lanes added in order: a fixed order, so the result
+ * does not depend on the machine, and the loops vectorise, where one running
+ * double sum is a chain of dependent adds. */
+enum { GENC_LANES = 16 };
+#define GENC_LANE_SUM(total, n, i, term)                                                                         \
+    do {                                                                                                         \
+        double genc_lanes[GENC_LANES] = {0};                                                                     \
+        size_t genc_base = 0;                                                                                    \
+        for (; genc_base + GENC_LANES <= (size_t)(n); genc_base += GENC_LANES)                                   \
+            for (int genc_lane = 0; genc_lane < GENC_LANES; genc_lane++) {                                       \
+                size_t i = genc_base + (size_t)genc_lane;                                                        \
+                genc_lanes[genc_lane] += (term);                                                                 \
+            }                                                                                                    \
+        for (int genc_lane = 0; genc_lane < GENC_LANES && genc_base + (size_t)genc_lane < (size_t)(n); genc_lane++) { \
+            size_t i = genc_base + (size_t)genc_lane;                                                            \
+            genc_lanes[genc_lane] += (term);                                                                     \
+        }                                                                                                        \
+        (total) = 0;                                                                                             \
+        for (int genc_lane = 0; genc_lane < GENC_LANES; genc_lane++) (total) += genc_lanes[genc_lane];           \
+    } while (0)
 
 enum { GENC_ACT_IDENTITY, GENC_ACT_RELU, GENC_ACT_LEAKY_RELU, GENC_ACT_SIGMOID, GENC_ACT_TANH };
 
@@ -926,8 +984,8 @@ static inline void genc_log_backward(genc_real *dinp, const genc_real *dout, con
 /* out = scale * Σ inp (scale is 1 for sum, 1/n for mean) */
 static inline void genc_sum_forward(genc_real *out, const genc_real *inp, size_t n, genc_real scale)
 {
-    double total = 0;
-    for (size_t i = 0; i < n; i++) total += inp[i];
+    double total;
+    GENC_LANE_SUM(total, n, i, inp[i]);
     out[0] = (genc_real)(scale * total);
 }
 
@@ -937,18 +995,23 @@ static inline void genc_sum_backward(genc_real *dinp, const genc_real *dout, siz
     for (size_t i = 0; i < n; i++) GENC_SET_OR_ADD(dinp[i], acc, scale * dout[0]);
 }
 
-/* The target of a loss is a tensor, or (target == NULL) the constant target_value. */
+/* The target of a loss is a tensor, or (target == NULL) the constant target_value.
+ * The forward sums test which once, outside the loop, so that the loop vectorises. */
 #define GENC_TARGET(i) (target ? target[i] : target_value)
+
+static inline double genc_squared_difference(genc_real a, genc_real b)
+{
+    double d = a - b;
+    return d * d;
+}
 
 /* mean of (pred - target)² */
 static inline void genc_mse_forward(genc_real *out, const genc_real *pred, const genc_real *target,
                              genc_real target_value, size_t n)
 {
-    double total = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = pred[i] - GENC_TARGET(i);
-        total += d * d;
-    }
+    double total;
+    if (target) GENC_LANE_SUM(total, n, i, genc_squared_difference(pred[i], target[i]));
+    else GENC_LANE_SUM(total, n, i, genc_squared_difference(pred[i], target_value));
     out[0] = (genc_real)(total / n);
 }
 
@@ -967,18 +1030,21 @@ static inline void genc_mse_backward(genc_real *dpred, genc_real *dtarget, const
 /* PyTorch's BCELoss: logs clamped at -100 so that p = 0 or 1 stays finite. */
 static inline genc_real genc_clamped_log(genc_real x)
 {
-    genc_real l = GENC_LOG(x);
+    genc_real l = genc_log_vectorisable(x);
     return l < -100 ? -100 : l;
+}
+
+static inline genc_real genc_bce_term(genc_real p, genc_real t)
+{
+    return -(t * genc_clamped_log(p) + (1 - t) * genc_clamped_log(1 - p));
 }
 
 static inline void genc_bce_forward(genc_real *out, const genc_real *prob, const genc_real *target,
                              genc_real target_value, size_t n)
 {
-    double total = 0;
-    for (size_t i = 0; i < n; i++) {
-        genc_real t = GENC_TARGET(i);
-        total -= t * genc_clamped_log(prob[i]) + (1 - t) * genc_clamped_log(1 - prob[i]);
-    }
+    double total;
+    if (target) GENC_LANE_SUM(total, n, i, genc_bce_term(prob[i], target[i]));
+    else GENC_LANE_SUM(total, n, i, genc_bce_term(prob[i], target_value));
     out[0] = (genc_real)(total / n);
 }
 
@@ -999,14 +1065,17 @@ static inline void genc_bce_backward(genc_real *dprob, genc_real *dtarget, const
 }
 
 /* Binary cross-entropy on logits, in the stable form max(x,0) - x·t + log(1 + e^-|x|). */
+static inline double genc_bce_logits_term(genc_real x, genc_real t)
+{
+    return (x > 0 ? x : 0) - x * t + log1p(exp(-fabs((double)x)));
+}
+
 static inline void genc_bce_logits_forward(genc_real *out, const genc_real *logits, const genc_real *target,
                                     genc_real target_value, size_t n)
 {
-    double total = 0;
-    for (size_t i = 0; i < n; i++) {
-        genc_real x = logits[i];
-        total += (x > 0 ? x : 0) - x * GENC_TARGET(i) + log1p(exp(-fabs((double)x)));
-    }
+    double total;
+    if (target) GENC_LANE_SUM(total, n, i, genc_bce_logits_term(logits[i], target[i]));
+    else GENC_LANE_SUM(total, n, i, genc_bce_logits_term(logits[i], target_value));
     out[0] = (genc_real)(total / n);
 }
 
@@ -1029,9 +1098,8 @@ static inline void genc_bce_logits_backward(genc_real *dlogits, genc_real *dtarg
 static inline void genc_kl_normal_forward(genc_real *out, const genc_real *mean, const genc_real *logvar,
                                    int B, int D)
 {
-    double total = 0;
-    for (size_t i = 0; i < (size_t)B * D; i++)
-        total += 1 + logvar[i] - mean[i] * mean[i] - GENC_EXP(logvar[i]);
+    double total;
+    GENC_LANE_SUM(total, (size_t)B * D, i, 1 + logvar[i] - mean[i] * mean[i] - GENC_EXP(logvar[i]));
     out[0] = (genc_real)(-0.5 * total / B);
 }
 

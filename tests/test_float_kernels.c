@@ -1,6 +1,6 @@
 /* test_float_kernels.c — the kernels whose single-precision code differs from
  * the double build that test_kernels checks: the polynomial e^x behind
- * sigmoid, the batch-1 dense product (eight rows reduced together by
+ * sigmoid and log behind BCE, the loss sums' lanes, the batch-1 dense product (eight rows reduced together by
  * vector shuffles) and the small product's tiles, which read A and B in
  * place, each against a double-precision reference. */
 #include "../runtime/genc_kernels.h"
@@ -42,6 +42,62 @@ START_TEST(exp_clamps_the_tails_and_keeps_nan)
     ck_assert_float_eq(genc_activate(GENC_ACT_SIGMOID, 200, 0), 1);
     ck_assert(genc_activate(GENC_ACT_SIGMOID, -200, 0) < 1e-37f);
     ck_assert(isnan(genc_activate(GENC_ACT_SIGMOID, NAN, 0)));
+}
+END_TEST
+
+/* Every float from the smallest subnormal to FLT_MAX in steps of a 2^-10 part,
+ * so every exponent and mantissa range is crossed, including both sides of √½. */
+START_TEST(log_is_within_one_ulp_where_finite)
+{
+    int64_t worst = 0;
+    float worst_at = 0;
+    long checked = 0;
+    for (float x = 1.4e-45f; x <= FLT_MAX; x = nextafterf(x * (1 + 1.0f / 1024), INFINITY), checked++) {
+        float want = (float)log((double)x), got = genc_log_vectorisable(x);
+        if (ulps(got, want) > worst) worst = ulps(got, want), worst_at = x;
+    }
+    ck_assert(checked > 100000);
+    ck_assert_msg(worst <= 1, "log(%.9g) is %lld ulp from the correctly rounded value", worst_at, (long long)worst);
+    /* near 1, where log x ≈ x − 1 is small and relative error shows most */
+    for (float x = 0.9f; x <= 1.1f; x = nextafterf(x, 2)) {
+        float want = (float)log((double)x), got = genc_log_vectorisable(x);
+        ck_assert_msg(ulps(got, want) <= 1, "log(%.9g) = %.9g, want %.9g", x, got, want);
+    }
+}
+END_TEST
+
+START_TEST(log_special_values)
+{
+    ck_assert(genc_log_vectorisable(0) == -INFINITY);
+    ck_assert(genc_log_vectorisable(INFINITY) == INFINITY);
+    ck_assert(isnan(genc_log_vectorisable(-1)));
+    ck_assert(isnan(genc_log_vectorisable(-0.0f) + 1) || genc_log_vectorisable(-0.0f) == -INFINITY);
+    ck_assert(isnan(genc_log_vectorisable(NAN)));
+    ck_assert_float_eq(genc_log_vectorisable(1), 0);
+    /* BCE's log is clamped at -100, as PyTorch's: p = 0 and a subnormal p both stay finite */
+    ck_assert_float_eq(genc_clamped_log(0), -100);
+    ck_assert_float_eq(genc_clamped_log(1e-45f), -100);
+    ck_assert_float_eq_tol(genc_clamped_log(1e-40f), (float)log(1e-40), 1e-4);
+}
+END_TEST
+
+/* The loss sums, in lanes, against one running sum in long double, for
+ * lengths around the lane count (the tail) and a long one. */
+START_TEST(lane_sums_match_long_double)
+{
+    static const size_t lengths[] = {0, 1, 15, 16, 17, 33, 50176};
+    float *v = malloc(sizeof(float) * 50176);
+    srand(3);
+    for (size_t i = 0; i < 50176; i++) v[i] = (float)rand() / RAND_MAX - 0.3f;
+    for (size_t k = 0; k < sizeof lengths / sizeof *lengths; k++) {
+        size_t n = lengths[k];
+        double total;
+        long double want = 0, size = 0;
+        GENC_LANE_SUM(total, n, i, v[i]);
+        for (size_t i = 0; i < n; i++) want += v[i], size += fabsl(v[i]);
+        ck_assert_msg(fabsl(total - want) <= 1e-14L * (1 + size), "n=%zu: %.17g, want %.17Lg", n, total, want);
+    }
+    free(v);
 }
 END_TEST
 
@@ -110,6 +166,9 @@ int main(void)
     TCase *tc = tcase_create("single precision");
     tcase_add_test(tc, exp_is_within_one_ulp_where_finite);
     tcase_add_test(tc, exp_clamps_the_tails_and_keeps_nan);
+    tcase_add_test(tc, log_is_within_one_ulp_where_finite);
+    tcase_add_test(tc, log_special_values);
+    tcase_add_test(tc, lane_sums_match_long_double);
     tcase_add_test(tc, batch_one_product_matches_double);
     tcase_add_test(tc, small_product_matches_double);
     suite_add_tcase(s, tc);
