@@ -78,10 +78,10 @@ static inline float genc_exp_clamped(float x)
     return x != x ? x : (p * r * r + r + 1) * scale;
 }
 
-/* log x, Cephes' polynomial on the mantissa in [√½, √2): within 1 ulp of
- * logf and branch-free, so that the losses' loops vectorise where logf costs
- * a call per element. Subnormals are scaled by 2^23 first; 0 gives −∞, a
- * negative x or NaN gives NaN, +∞ stays. */
+/* log x, Cephes' polynomial on the mantissa in [√½, √2): within 1 ulp of the
+ * correctly rounded value and branch-free, so that the losses' loops
+ * vectorise where logf costs a call per element. Subnormals are scaled by
+ * 2^23 first; 0 gives −∞, a negative x or NaN gives NaN, +∞ stays. */
 static inline float genc_log_vectorisable(float x)
 {
     int subnormal = x < 1.17549435e-38f;                 /* FLT_MIN */
@@ -106,7 +106,7 @@ static inline float genc_log_vectorisable(float x)
     y = y * f + 3.3333331174e-1f;
     y = y * f * z - 2.12194440e-4f * fe - 0.5f * z;      /* ln 2 in two parts, as for e^x */
     float r = (f + y) + 0.693359375f * fe;
-    float special = x < 0 ? NAN : x; /* for a negative x, +∞ or NaN; then 0 */
+    float special = x < 0 ? NAN : x; /* what the polynomial does not cover: x ≤ 0, +∞, NaN */
     special = x == 0 ? -INFINITY : special;
     int finite_positive = (x > 0) & (x <= 3.40282347e38f); /* & rather than &&: no branch, the loop vectorises */
     return finite_positive ? r : special;
