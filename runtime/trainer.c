@@ -198,6 +198,24 @@ static void copy_batch(const GencTrainer *t, float *dst, bool labels)
     }
 }
 
+/* Thread `me` of `team` updates the same slice of every tensor of step s each
+ * time, so its slice of the optimizer's m and v stays in its own core's cache
+ * (one thread updating it all ran 2-5x slower on 2 cores than on 1: every m, v
+ * and gradient line crossed between the cores). Slices are multiples of 16
+ * floats, so that two threads rarely share a cache line. */
+static void update_slice(GencTrainer *t, int s, long n, int me, int team)
+{
+    const GencStep *step = &t->model->steps[s];
+    for (int k = 0; k < step->n_params; k++) {
+        const GencParam *p = &t->model->params[step->params[k]];
+        size_t slice = ((p->size + team - 1) / team + 15) / 16 * 16, lo = me * slice;
+        if (lo >= p->size) continue;
+        size_t at = p->offset + lo, len = p->size - lo < slice ? p->size - lo : slice;
+        genc_optimizer_update(&step->optimizer, n, t->params + at, t->grads + at,
+                              t->opt_m[s] ? t->opt_m[s] + at : NULL, t->opt_v[s] ? t->opt_v[s] + at : NULL, len);
+    }
+}
+
 void genc_trainer_iteration(GencTrainer *t)
 {
     const GencModel *m = t->model;
@@ -221,11 +239,11 @@ void genc_trainer_iteration(GencTrainer *t)
         }
         step->run(t->params, t->state, t->grads, t->arena, (const float *const *)inputs, &t->losses[s]);
         long n = ++t->opt_t[s];
-        for (int k = 0; k < step->n_params; k++) {
-            const GencParam *p = &m->params[step->params[k]];
-            genc_optimizer_update(&step->optimizer, n, t->params + p->offset, t->grads + p->offset,
-                                  t->opt_m[s] ? t->opt_m[s] + p->offset : NULL,
-                                  t->opt_v[s] ? t->opt_v[s] + p->offset : NULL, p->size);
+        if (omp_get_max_threads() > 1) { /* a team of one would allocate on every step */
+#pragma omp parallel
+            update_slice(t, s, n, omp_get_thread_num(), omp_get_num_threads());
+        } else {
+            update_slice(t, s, n, 0, 1);
         }
     }
     if (t->data) t->position += m->batch;
