@@ -306,6 +306,7 @@ typedef struct {
 Program *build_program(Model *m);
 bool bwd_reads_output(const Node *n);
 bool bwd_reads_input(const Node *n, int i);
+bool conv_is_direct(const Node *n); /* lowered as shifted planes, not im2col */
 
 /* ---- plan.c ------------------------------------------------------------------ */
 

@@ -170,9 +170,11 @@ void emit_function(Emitter *e, const Function *f)
             break;
         case BUF_ARENA:
             static const char *const role[] = {"", "gradient of ", "batch mean and 1/std of ", "im2col of "};
+            const char *what = role[buf->role];
+            if (buf->role == ROLE_SCRATCH && conv_is_direct(buf->node)) what = "padded planes of ";
             if (buf->role == ROLE_STATS || buf->role == ROLE_SCRATCH) shape = xprintf("[%zu]", buf->size);
-            P("    %s *%s = arena + %zu; /* %s %s%s */\n", e->real, buffer_name(e, b), buf->offset, shape,
-              role[buf->role], describe(buf->node));
+            P("    %s *%s = arena + %zu; /* %s %s%s */\n", e->real, buffer_name(e, b), buf->offset, shape, what,
+              describe(buf->node));
             break;
         }
     }

@@ -124,19 +124,57 @@ static void assign_values(Model *m, Function *f, int *cap)
     }
 }
 
+/* A conv2d's image is its input and its grid its output; a transposed
+ * conv's the other way round (runtime/genc_kernels.h). */
+static const Dims *conv_image(const Node *n) { return n->op == OP_CONV2D ? &n->in[0]->dims : &n->dims; }
+static const Dims *conv_grid(const Node *n) { return n->op == OP_CONV2D ? &n->dims : &n->in[0]->dims; }
+
+/* Stride-1 convolutions with at most 16 channels on either side run direct,
+ * as sums of shifted planes: through im2col they would be products of at
+ * most 16 rows against a col buffer K·K times the image, written and read
+ * again. The image must fit the padded plane, whose pitch is the grid's width
+ * plus K − 1. */
+bool conv_is_direct(const Node *n)
+{
+    const Dims *image = conv_image(n), *grid = conv_grid(n);
+    const Window *w = &n->window;
+    return w->stride == 1 && w->kernel <= 8 && image->dim[0] <= 16 && grid->dim[0] <= 16 &&
+           w->pad_top + image->dim[1] <= grid->dim[1] + w->kernel - 1 &&
+           w->pad_left + image->dim[2] <= grid->dim[2] + w->kernel - 1;
+}
+
+static size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+static size_t larger(size_t a, size_t b) { return a > b ? a : b; }
+
+/* A direct convolution's planes for one sample: genc_planes and
+ * genc_direct_planes in runtime/genc_kernels.h, the same arithmetic (tiles of
+ * 64 positions, planes in whole vectors of 16). */
+static size_t direct_planes(const Node *n)
+{
+    const Dims *image = conv_image(n), *grid = conv_grid(n);
+    const Window *w = &n->window;
+    size_t wp = (size_t)grid->dim[2] + w->kernel - 1, reach = (size_t)(w->kernel - 1) * (wp + 1);
+    size_t grid_len = round_up((grid->dim[1] - 1) * wp + grid->dim[2], 64);
+    size_t image_end = w->pad_top * wp + w->pad_left + round_up((image->dim[1] - 1) * wp + image->dim[2], 64);
+    size_t image_plane = round_up(larger(grid_len + reach, image_end), 16);
+    size_t grid_plane = round_up(reach, 16) + round_up(larger(grid_len, image_end), 16);
+    return image->dim[0] * image_plane + grid->dim[0] * grid_plane;
+}
+
 /* Convolutions unfold a sample's windows into a col buffer (im2col) of
- * channels·K·K rows by one column per window position, one buffer per
- * thread; backward, threads after the first sum their weight gradients
- * apart. It lives for one instruction; genc_conv_scratch in
- * runtime/genc_kernels.h gives the same size. */
+ * channels·K·K rows by one column per window position, or, direct, copy it
+ * into padded planes; one buffer per thread. Backward, threads after the
+ * first sum their weight gradients apart. It lives for one instruction;
+ * genc_conv_scratch in runtime/genc_kernels.h gives the same size. */
 static size_t scratch_size(const Model *m, const Instruction *ins)
 {
     const Node *n = ins->node;
     const Dims *in = &n->in[0]->dims, *out = &n->dims;
     size_t kk = (size_t)n->window.kernel * n->window.kernel, col;
-    if (n->op == OP_CONV2D) col = in->dim[0] * kk * out->dim[1] * out->dim[2];
-    else if (n->op == OP_CONV2D_TRANSPOSE) col = out->dim[0] * kk * in->dim[1] * in->dim[2];
-    else return 0;
+    if (n->op != OP_CONV2D && n->op != OP_CONV2D_TRANSPOSE) return 0;
+    if (conv_is_direct(n)) col = direct_planes(n);
+    else if (n->op == OP_CONV2D) col = in->dim[0] * kk * out->dim[1] * out->dim[2];
+    else col = out->dim[0] * kk * in->dim[1] * in->dim[2];
     size_t slots = (size_t)(m->threads < m->batch ? m->threads : m->batch);
     size_t weight = (size_t)in->dim[0] * out->dim[0] * kk;
     return slots * col + (ins->kind == INS_BACKWARD ? (slots - 1) * weight : 0);

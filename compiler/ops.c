@@ -52,7 +52,11 @@ static const char *window_args(Emitter *e, const Node *n)
                    out->dim[0], out->dim[1], out->dim[2], w->kernel, w->stride, w->pad_top, w->pad_left);
 }
 
-static const char *conv_kernel(const Node *n) { return n->op == OP_CONV2D ? "conv2d" : "conv2d_transpose"; }
+static const char *conv_kernel(const Node *n)
+{
+    const char *op = n->op == OP_CONV2D ? "conv2d" : "conv2d_transpose";
+    return conv_is_direct(n) ? xprintf("%s_direct", op) : op;
+}
 
 static void conv_forward(Emitter *e, const Node *n)
 {

@@ -707,6 +707,330 @@ static inline void genc_conv2d_transpose_backward_sample(int b, int t, int start
                            H, W, OC, OH, OW, K, S, PT, PL, acc_inp, acc_param);                                    \
     } while (0)
 
+/* ---- direct convolution, stride 1 --------------------------------------------------
+ *
+ * A stride-1 convolution with few channels skips im2col (whose col buffer is
+ * channels·K·K times the image, written and read again for a handful of output
+ * channels). A sample's image planes are copied into zero-padded planes of
+ * pitch WP = GW + K − 1 and its grid planes use the same pitch, so that tap
+ * (ky, kx) is one constant offset ky·WP + kx from a grid position to the
+ * padded image position it reads. Every product is then a sum of whole planes
+ * shifted by those offsets, with no bounds inside the loops:
+ *   gather   grid[o][i]  = Σ_c,t w(o,c,t) · image[c][i + off_t]
+ *   scatter  image[c][j] = Σ_o,t w(o,c,t) · grid[o][j − off_t]
+ *   dots     dw(o,c,t)   = Σ_i grid[o][i] · image[c][i + off_t]
+ * with w(o,c,t) = weight[(o·channels of the image + c)·K·K + t], the layout of
+ * both a conv2d's weight (OC, C, K, K) and a transposed conv's (C, OC, K, K).
+ * A grid plane's columns past GW are computed and dropped (gather) or held at
+ * zero (scatter, dots); lengths are whole tiles, read and written inside the
+ * planes' slack. The compiler picks this lowering (conv_is_direct in
+ * compiler/grad.c) and sizes its scratch as genc_direct_scratch does. */
+
+enum { GENC_DIRECT_TILE = 4 * GENC_GEMM_NR }; /* positions a tile covers */
+
+typedef struct {
+    int wp;              /* the pitch of every plane */
+    ptrdiff_t reach;     /* the largest tap offset, (K − 1)·(WP + 1) */
+    size_t grid_len;     /* grid positions a gather or dot covers, in whole tiles */
+    size_t image_at;     /* where the image starts in its padded plane */
+    size_t image_len;    /* image positions a scatter covers, in whole tiles */
+    size_t image_plane;  /* floats per padded image plane */
+    size_t grid_margin;  /* zeros before a grid plane, read by the scatter */
+    size_t grid_plane;   /* floats per grid plane, margin included */
+} GencPlanes;
+
+static inline size_t genc_round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+static inline size_t genc_max_size(size_t a, size_t b) { return a > b ? a : b; }
+
+static inline GencPlanes genc_planes(int H, int W, int GH, int GW, int K, int PT, int PL)
+{
+    GencPlanes p;
+    p.wp = GW + K - 1;
+    p.reach = (ptrdiff_t)(K - 1) * (p.wp + 1);
+    p.grid_len = genc_round_up((size_t)(GH - 1) * p.wp + GW, GENC_DIRECT_TILE);
+    p.image_at = (size_t)PT * p.wp + PL;
+    p.image_len = genc_round_up((size_t)(H - 1) * p.wp + W, GENC_DIRECT_TILE);
+    size_t image_end = p.image_at + p.image_len;
+    p.image_plane = genc_round_up(genc_max_size(p.grid_len + p.reach, image_end), GENC_GEMM_NR);
+    p.grid_margin = genc_round_up(p.reach, GENC_GEMM_NR);
+    p.grid_plane = p.grid_margin + genc_round_up(genc_max_size(p.grid_len, image_end), GENC_GEMM_NR);
+    return p;
+}
+
+/* per thread: the image planes then the grid planes; backward, the partials follow */
+static inline size_t genc_direct_planes(int image_channels, int grid_channels, int H, int W, int GH, int GW, int K,
+                                        int PT, int PL)
+{
+    GencPlanes p = genc_planes(H, W, GH, GW, K, PT, PL);
+    return (size_t)image_channels * p.image_plane + (size_t)grid_channels * p.grid_plane;
+}
+
+static inline size_t genc_direct_scratch(int threads, int B, int image_channels, int grid_channels, int H, int W,
+                                         int GH, int GW, int K, int PT, int PL, int backward)
+{
+    size_t weight = (size_t)image_channels * grid_channels * K * K;
+    return genc_conv_scratch(threads, B, genc_direct_planes(image_channels, grid_channels, H, W, GH, GW, K, PT, PL),
+                             weight, backward);
+}
+
+/* planes (channels, image_plane) = the image (channels, H, W) in zero padding */
+static inline void genc_pack_image(genc_real *planes, const genc_real *img, int channels, int H, int W,
+                                   const GencPlanes *p)
+{
+    for (int c = 0; c < channels; c++) {
+        genc_real *plane = planes + (size_t)c * p->image_plane;
+        memset(plane, 0, p->image_plane * sizeof *plane);
+        for (int y = 0; y < H; y++)
+            memcpy(plane + p->image_at + (size_t)y * p->wp, img + ((size_t)c * H + y) * W, (size_t)W * sizeof *img);
+    }
+}
+
+/* planes (channels, grid_plane) = the grid (channels, GH, GW), zeros elsewhere */
+static inline void genc_pack_grid(genc_real *planes, const genc_real *grid, int channels, int GH, int GW,
+                                  const GencPlanes *p)
+{
+    for (int c = 0; c < channels; c++) {
+        genc_real *plane = planes + (size_t)c * p->grid_plane;
+        memset(plane, 0, p->grid_plane * sizeof *plane);
+        for (int y = 0; y < GH; y++)
+            memcpy(plane + p->grid_margin + (size_t)y * p->wp, grid + ((size_t)c * GH + y) * GW,
+                   (size_t)GW * sizeof *grid);
+    }
+}
+
+/* out (channels, rows, cols) = act(plane rows at `at`, pitch wp, + bias), or
+ * [out +] those rows when act < 0 (a gradient: no bias, no activation) */
+static inline void genc_unpack_planes(genc_real *out, const genc_real *planes, size_t plane, size_t at, int wp,
+                                      int channels, int rows, int cols, const genc_real *bias, int act,
+                                      genc_real alpha, int acc)
+{
+    for (int c = 0; c < channels; c++)
+        for (int y = 0; y < rows; y++) {
+            const genc_real *src = planes + (size_t)c * plane + at + (size_t)y * wp;
+            genc_real *dst = out + ((size_t)c * rows + y) * cols, add = bias ? bias[c] : 0;
+            if (act >= 0)
+                for (int x = 0; x < cols; x++) dst[x] = genc_activate(act, src[x] + add, alpha);
+            else
+                for (int x = 0; x < cols; x++) dst[x] = (acc ? dst[x] : 0) + src[x];
+        }
+}
+
+/* The tap offsets ky·WP + kx, negated for a scatter */
+static inline void genc_tap_offsets(ptrdiff_t *off, int K, int wp, int sign)
+{
+    for (int ky = 0; ky < K; ky++)
+        for (int kx = 0; kx < K; kx++) off[ky * K + kx] = sign * ((ptrdiff_t)ky * wp + kx);
+}
+
+#if defined(__GNUC__)
+/* ROWS rows of out, one tile: Σ over inputs s and taps t of w · in[s] shifted.
+ * Rows past the last repeat it: computed, never stored. */
+#define GENC_SHIFT_TILE(ROWS)                                                                                       \
+    static inline void genc_shift_tile_##ROWS(genc_real *out, size_t out_pitch, int rows, const genc_real *in,     \
+                                              size_t in_pitch, int inputs, const ptrdiff_t *off, int taps,          \
+                                              const genc_real *w, size_t w_row, size_t w_input)                     \
+    {                                                                                                               \
+        genc_gemm_row acc[ROWS][4], zero = {0};                                                                     \
+        for (int r = 0; r < ROWS; r++)                                                                              \
+            for (int v = 0; v < 4; v++) acc[r][v] = zero;                                                           \
+        for (int s = 0; s < inputs; s++)                                                                            \
+            for (int t = 0; t < taps; t++) {                                                                        \
+                const genc_real *src = in + (size_t)s * in_pitch + off[t];                                          \
+                genc_gemm_row x[4];                                                                                 \
+                for (int v = 0; v < 4; v++) __builtin_memcpy(&x[v], src + v * GENC_GEMM_NR, sizeof x[v]);          \
+                for (int r = 0; r < ROWS; r++) {                                                                    \
+                    genc_real weight = w[(size_t)(r < rows ? r : 0) * w_row + (size_t)s * w_input + t];             \
+                    for (int v = 0; v < 4; v++) acc[r][v] += weight * x[v];                                         \
+                }                                                                                                   \
+            }                                                                                                       \
+        for (int r = 0; r < rows; r++)                                                                              \
+            for (int v = 0; v < 4; v++)                                                                             \
+                __builtin_memcpy(out + (size_t)r * out_pitch + v * GENC_GEMM_NR, &acc[r][v], sizeof acc[r][v]);    \
+    }
+GENC_SHIFT_TILE(4)
+GENC_SHIFT_TILE(1)
+#endif
+
+/* out[r][i] = Σ_s<inputs Σ_t<taps w[r·w_row + s·w_input + t] · in[s][i + off[t]],
+ * for rows r < rows and positions i < n, a whole number of tiles */
+static inline void genc_shift_sum(genc_real *out, size_t out_pitch, int rows, const genc_real *in, size_t in_pitch,
+                                  int inputs, const ptrdiff_t *off, int taps, const genc_real *w, size_t w_row,
+                                  size_t w_input, size_t n)
+{
+#if defined(__GNUC__)
+    for (size_t i = 0; i < n; i += GENC_DIRECT_TILE) {
+        int r = 0;
+        for (; rows - r >= 2; r += 4) /* two or three last rows still take a tile of 4 */
+            genc_shift_tile_4(out + (size_t)r * out_pitch + i, out_pitch, rows - r < 4 ? rows - r : 4, in + i,
+                              in_pitch, inputs, off, taps, w + (size_t)r * w_row, w_row, w_input);
+        for (; r < rows; r++)
+            genc_shift_tile_1(out + (size_t)r * out_pitch + i, out_pitch, 1, in + i, in_pitch, inputs, off, taps,
+                              w + (size_t)r * w_row, w_row, w_input);
+    }
+#else
+    for (int r = 0; r < rows; r++)
+        for (size_t i = 0; i < n; i++) {
+            genc_real total = 0;
+            for (int s = 0; s < inputs; s++)
+                for (int t = 0; t < taps; t++)
+                    total += w[(size_t)r * w_row + (size_t)s * w_input + t] * in[(size_t)s * in_pitch + i + off[t]];
+            out[(size_t)r * out_pitch + i] = total;
+        }
+#endif
+}
+
+/* dw[(o·image_channels + c)·taps + t] = [dw +] Σ_i<n grid[o][i] · image[c][i + off[t]] */
+static inline void genc_shift_dots(genc_real *dw, int acc, const genc_real *grid, size_t grid_pitch, int grid_channels,
+                                   const genc_real *image, size_t image_pitch, int image_channels, const ptrdiff_t *off,
+                                   int taps, size_t n)
+{
+    for (int o = 0; o < grid_channels; o++)
+        for (int c = 0; c < image_channels; c++) {
+            const genc_real *g = grid + (size_t)o * grid_pitch, *x = image + (size_t)c * image_pitch;
+            genc_real *out = dw + ((size_t)o * image_channels + c) * taps;
+            for (int t0 = 0; t0 < taps; t0 += 3) {
+#if defined(__GNUC__)
+                /* three taps at a time share the loads of g; taps past the last repeat it */
+                const genc_real *x0 = x + off[t0], *x1 = x + off[t0 + 1 < taps ? t0 + 1 : t0],
+                                *x2 = x + off[t0 + 2 < taps ? t0 + 2 : t0];
+                genc_gemm_row s0 = {0}, s1 = {0}, s2 = {0}, gv, v0, v1, v2;
+                for (size_t i = 0; i < n; i += GENC_GEMM_NR) {
+                    __builtin_memcpy(&gv, g + i, sizeof gv);
+                    __builtin_memcpy(&v0, x0 + i, sizeof v0);
+                    __builtin_memcpy(&v1, x1 + i, sizeof v1);
+                    __builtin_memcpy(&v2, x2 + i, sizeof v2);
+                    s0 += gv * v0, s1 += gv * v1, s2 += gv * v2;
+                }
+                genc_real sums[3] = {0, 0, 0};
+                for (int l = 0; l < GENC_GEMM_NR; l++) sums[0] += s0[l], sums[1] += s1[l], sums[2] += s2[l];
+#else
+                genc_real sums[3] = {0, 0, 0};
+                for (int k = 0; k < 3 && t0 + k < taps; k++)
+                    for (size_t i = 0; i < n; i++) sums[k] += g[i] * x[off[t0 + k] + i];
+#endif
+                for (int k = 0; k < 3 && t0 + k < taps; k++) out[t0 + k] = (acc ? out[t0 + k] : 0) + sums[k];
+            }
+        }
+}
+
+/* A sample's planes: thread t's image planes, then its grid planes */
+#define GENC_DIRECT_PLANES(image, grid, scratch, t, image_channels, grid_channels, p)                               \
+    genc_real *image = (scratch) + (size_t)(t) * ((size_t)(image_channels) * (p).image_plane +                      \
+                                                  (size_t)(grid_channels) * (p).grid_plane);                        \
+    genc_real *grid = image + (size_t)(image_channels) * (p).image_plane
+
+/* conv2d, stride 1: image = inp (C, H, W), grid = out (OC, OH, OW) */
+static inline void genc_conv2d_direct_forward_sample(int b, int t, genc_real *out, const genc_real *inp,
+                                                     const genc_real *weight, const genc_real *bias,
+                                                     genc_real *scratch, int C, int H, int W, int OC, int OH, int OW,
+                                                     int K, int PT, int PL, int act, genc_real alpha)
+{
+    GencPlanes p = genc_planes(H, W, OH, OW, K, PT, PL);
+    GENC_DIRECT_PLANES(image, grid, scratch, t, C, OC, p);
+    ptrdiff_t off[64];
+    genc_tap_offsets(off, K, p.wp, 1);
+    genc_pack_image(image, inp + (size_t)b * C * H * W, C, H, W, &p);
+    genc_shift_sum(grid, p.grid_plane, OC, image, p.image_plane, C, off, K * K, weight, (size_t)C * K * K,
+                   (size_t)K * K, p.grid_len);
+    genc_unpack_planes(out + (size_t)b * OC * OH * OW, grid, p.grid_plane, 0, p.wp, OC, OH, OW, bias, act, alpha, 0);
+}
+
+#define genc_conv2d_direct_forward(out, inp, weight, bias, scratch, threads, B, C, H, W, OC, OH, OW, K, S, PT, PL,  \
+                                   act, alpha)                                                                      \
+    GENC_SAMPLE_LOOP(genc_conv2d_direct_forward_sample, threads, B, out, inp, weight, bias, scratch, C, H, W, OC,   \
+                     OH, OW, K, PT, PL, act, alpha)
+
+static inline void genc_conv2d_direct_backward_sample(int b, int t, int started, genc_real *dw, genc_real *dinp,
+                                                      const genc_real *dout, const genc_real *inp,
+                                                      const genc_real *weight, genc_real *scratch, int C, int H, int W,
+                                                      int OC, int OH, int OW, int K, int PT, int PL, int acc_inp,
+                                                      int acc_param)
+{
+    GencPlanes p = genc_planes(H, W, OH, OW, K, PT, PL);
+    GENC_DIRECT_PLANES(image, grid, scratch, t, C, OC, p);
+    ptrdiff_t off[64];
+    genc_pack_grid(grid, dout + (size_t)b * OC * OH * OW, OC, OH, OW, &p);
+    if (dw) {
+        genc_tap_offsets(off, K, p.wp, 1);
+        genc_pack_image(image, inp + (size_t)b * C * H * W, C, H, W, &p);
+        genc_shift_dots(dw, started || (t == 0 && acc_param), grid + p.grid_margin, p.grid_plane, OC, image,
+                        p.image_plane, C, off, K * K, p.grid_len);
+    }
+    if (dinp) {
+        genc_tap_offsets(off, K, p.wp, -1);
+        genc_shift_sum(image + p.image_at, p.image_plane, C, grid + p.grid_margin + p.image_at, p.grid_plane, OC,
+                       off, K * K, weight, (size_t)K * K, (size_t)C * K * K, p.image_len);
+        genc_unpack_planes(dinp + (size_t)b * C * H * W, image, p.image_plane, p.image_at, p.wp, C, H, W, NULL, -1,
+                           0, acc_inp);
+    }
+}
+
+#define genc_conv2d_direct_backward(dinp, dweight, dbias, dout, out, inp, weight, scratch, threads, B, C, H, W, OC,  \
+                                    OH, OW, K, S, PT, PL, act, alpha, acc_inp, acc_param)                           \
+    do {                                                                                                            \
+        genc_activation_slope_inplace(dout, out, (size_t)(B) * (OC) * (OH) * (OW), act, alpha);                     \
+        if (dbias) genc_channel_bias_backward(dbias, dout, B, OC, (OH) * (OW), acc_param);                           \
+        GENC_CONV_BACKWARD(genc_conv2d_direct_backward_sample, dweight, (size_t)(OC) * (C) * (K) * (K), scratch,     \
+                           genc_direct_planes(C, OC, H, W, OH, OW, K, PT, PL), threads, B, dinp, dout, inp, weight,  \
+                           scratch, C, H, W, OC, OH, OW, K, PT, PL, acc_inp, acc_param);                            \
+    } while (0)
+
+/* conv2d_transpose, stride 1: grid = inp (C, H, W), image = out (OC, OH, OW) */
+static inline void genc_conv2d_transpose_direct_forward_sample(int b, int t, genc_real *out, const genc_real *inp,
+                                                               const genc_real *weight, const genc_real *bias,
+                                                               genc_real *scratch, int C, int H, int W, int OC, int OH,
+                                                               int OW, int K, int PT, int PL, int act, genc_real alpha)
+{
+    GencPlanes p = genc_planes(OH, OW, H, W, K, PT, PL);
+    GENC_DIRECT_PLANES(image, grid, scratch, t, OC, C, p);
+    ptrdiff_t off[64];
+    genc_tap_offsets(off, K, p.wp, -1);
+    genc_pack_grid(grid, inp + (size_t)b * C * H * W, C, H, W, &p);
+    genc_shift_sum(image + p.image_at, p.image_plane, OC, grid + p.grid_margin + p.image_at, p.grid_plane, C, off,
+                   K * K, weight, (size_t)K * K, (size_t)OC * K * K, p.image_len);
+    genc_unpack_planes(out + (size_t)b * OC * OH * OW, image, p.image_plane, p.image_at, p.wp, OC, OH, OW, bias, act,
+                       alpha, 0);
+}
+
+#define genc_conv2d_transpose_direct_forward(out, inp, weight, bias, scratch, threads, B, C, H, W, OC, OH, OW, K, S, \
+                                             PT, PL, act, alpha)                                                    \
+    GENC_SAMPLE_LOOP(genc_conv2d_transpose_direct_forward_sample, threads, B, out, inp, weight, bias, scratch, C, H, \
+                     W, OC, OH, OW, K, PT, PL, act, alpha)
+
+static inline void genc_conv2d_transpose_direct_backward_sample(int b, int t, int started, genc_real *dw,
+                                                                genc_real *dinp, const genc_real *dout,
+                                                                const genc_real *inp, const genc_real *weight,
+                                                                genc_real *scratch, int C, int H, int W, int OC, int OH,
+                                                                int OW, int K, int PT, int PL, int acc_inp,
+                                                                int acc_param)
+{
+    GencPlanes p = genc_planes(OH, OW, H, W, K, PT, PL);
+    GENC_DIRECT_PLANES(image, grid, scratch, t, OC, C, p);
+    ptrdiff_t off[64];
+    genc_tap_offsets(off, K, p.wp, 1);
+    genc_pack_image(image, dout + (size_t)b * OC * OH * OW, OC, OH, OW, &p);
+    if (dw) {
+        genc_pack_grid(grid, inp + (size_t)b * C * H * W, C, H, W, &p);
+        genc_shift_dots(dw, started || (t == 0 && acc_param), grid + p.grid_margin, p.grid_plane, C, image,
+                        p.image_plane, OC, off, K * K, p.grid_len);
+    }
+    if (dinp) {
+        genc_shift_sum(grid, p.grid_plane, C, image, p.image_plane, OC, off, K * K, weight, (size_t)OC * K * K,
+                       (size_t)K * K, p.grid_len);
+        genc_unpack_planes(dinp + (size_t)b * C * H * W, grid, p.grid_plane, 0, p.wp, C, H, W, NULL, -1, 0, acc_inp);
+    }
+}
+
+#define genc_conv2d_transpose_direct_backward(dinp, dweight, dbias, dout, out, inp, weight, scratch, threads, B, C, H, \
+                                              W, OC, OH, OW, K, S, PT, PL, act, alpha, acc_inp, acc_param)           \
+    do {                                                                                                            \
+        genc_activation_slope_inplace(dout, out, (size_t)(B) * (OC) * (OH) * (OW), act, alpha);                     \
+        if (dbias) genc_channel_bias_backward(dbias, dout, B, OC, (OH) * (OW), acc_param);                           \
+        GENC_CONV_BACKWARD(genc_conv2d_transpose_direct_backward_sample, dweight, (size_t)(C) * (OC) * (K) * (K),    \
+                           scratch, genc_direct_planes(OC, C, OH, OW, H, W, K, PT, PL), threads, B, dinp, dout, inp, \
+                           weight, scratch, C, H, W, OC, OH, OW, K, PT, PL, acc_inp, acc_param);                    \
+    } while (0)
+
 /* ---- max pooling: windows of K at stride S, padded positions never win ------------ */
 
 static inline void genc_maxpool2d_forward_sample(int b, int t, genc_real *out, const genc_real *inp, int C, int H,

@@ -191,6 +191,44 @@ static void convt_b(const OpCase *c, double **din, double *dout, const double *o
     genc_conv2d_transpose_backward(din[0], din[1], din[2], dout, out, in[0], in[1], conv_scratch(g, 1, 1), CONV_THREADS, B, g->C, g->H, g->W,
                                    g->OC, g->OH, g->OW, g->K, g->S, g->PT, g->PL, GENC_ACT_TANH, 0, acc, acc);
 }
+/* The direct lowering (stride 1): param is the geometry's index. */
+static double *direct_scratch(const Geom *g, int transpose, int backward)
+{
+    int image_c = transpose ? g->OC : g->C, grid_c = transpose ? g->C : g->OC;
+    int image_h = transpose ? g->OH : g->H, image_w = transpose ? g->OW : g->W;
+    int grid_h = transpose ? g->H : g->OH, grid_w = transpose ? g->W : g->OW;
+    size_t need = genc_direct_scratch(CONV_THREADS, B, image_c, grid_c, image_h, image_w, grid_h, grid_w, g->K, g->PT,
+                                      g->PL, backward);
+    ck_assert_uint_le(need, sizeof col_scratch / sizeof(double));
+    return col_scratch;
+}
+static void direct_f(const OpCase *c, double *out, double **in)
+{
+    const Geom *g = &conv_geoms[c->param];
+    genc_conv2d_direct_forward(out, in[0], in[1], in[2], direct_scratch(g, 0, 0), CONV_THREADS, B, g->C, g->H, g->W, g->OC,
+                               g->OH, g->OW, g->K, g->S, g->PT, g->PL, GENC_ACT_TANH, 0);
+}
+static void direct_b(const OpCase *c, double **din, double *dout, const double *out, double **in, int acc)
+{
+    const Geom *g = &conv_geoms[c->param];
+    genc_conv2d_direct_backward(din[0], din[1], din[2], dout, out, in[0], in[1], direct_scratch(g, 0, 1), CONV_THREADS, B,
+                                g->C, g->H, g->W, g->OC, g->OH, g->OW, g->K, g->S, g->PT, g->PL, GENC_ACT_TANH, 0, acc,
+                                acc);
+}
+static void directt_f(const OpCase *c, double *out, double **in)
+{
+    const Geom *g = &transpose_geoms[c->param];
+    genc_conv2d_transpose_direct_forward(out, in[0], in[1], in[2], direct_scratch(g, 1, 0), CONV_THREADS, B, g->C, g->H,
+                                         g->W, g->OC, g->OH, g->OW, g->K, g->S, g->PT, g->PL, GENC_ACT_TANH, 0);
+}
+static void directt_b(const OpCase *c, double **din, double *dout, const double *out, double **in, int acc)
+{
+    const Geom *g = &transpose_geoms[c->param];
+    genc_conv2d_transpose_direct_backward(din[0], din[1], din[2], dout, out, in[0], in[1], direct_scratch(g, 1, 1),
+                                          CONV_THREADS, B, g->C, g->H, g->W, g->OC, g->OH, g->OW, g->K, g->S, g->PT,
+                                          g->PL, GENC_ACT_TANH, 0, acc, acc);
+}
+
 static void pool_f(const OpCase *c, double *out, double **in)
 {
     const Geom *g = &pool_geoms[c->param];
@@ -262,11 +300,14 @@ static const OpCase cases[] = {
     {"batchnorm", 3, {B * BN_C * BN_HW, BN_C, BN_C}, B * BN_C * BN_HW, {-2, 0.5, -1}, {2, 1.5, 1}, false, 0, bn_f, bn_b},
     {"dropout", 1, {B * C}, B * C, {-2}, {2}, false, 0, dropout_f, dropout_b},
 };
-enum { N_FIXED = sizeof cases / sizeof cases[0], N_CASES = N_FIXED + N_CONV + N_TRANSPOSE + N_POOL };
+enum { N_FIXED = sizeof cases / sizeof cases[0], N_CASES = N_FIXED + 2 * (N_CONV + N_TRANSPOSE) + N_POOL };
 
 static OpCase all_cases[N_CASES];
 
-/* The fixed cases, then one case per geometry of each table. */
+static int n_cases;
+
+/* The fixed cases, then one case per geometry of each table, and one per
+ * stride-1 geometry for the direct lowering. */
 static void build_cases(void)
 {
     for (int i = 0; i < N_FIXED; i++) all_cases[i] = cases[i];
@@ -287,6 +328,19 @@ static void build_cases(void)
         all_cases[n] = (OpCase){"maxpool2d", 1, {(size_t)B * q->C * q->H * q->W}, (size_t)B * q->C * q->OH * q->OW,
                                 {-2}, {2}, false, g, pool_f, pool_b};
     }
+    for (int g = 0; g < N_CONV; g++) {
+        if (conv_geoms[g].S != 1) continue;
+        all_cases[n] = all_cases[N_FIXED + g];
+        all_cases[n].name = "conv2d direct", all_cases[n].forward = direct_f, all_cases[n].backward = direct_b;
+        n++;
+    }
+    for (int g = 0; g < N_TRANSPOSE; g++) {
+        if (transpose_geoms[g].S != 1) continue;
+        all_cases[n] = all_cases[N_FIXED + N_CONV + g];
+        all_cases[n].name = "conv2d_transpose direct", all_cases[n].forward = directt_f, all_cases[n].backward = directt_b;
+        n++;
+    }
+    n_cases = n;
 }
 
 static double uniform(double lo, double hi) { return lo + (hi - lo) * (rand() / (RAND_MAX + 1.0)); }
@@ -348,6 +402,47 @@ START_TEST(op_gradient)
 }
 END_TEST
 
+/* The direct lowering computes what im2col does, forward and backward, in
+ * the same layouts (a tap read the wrong way round would still pass the
+ * finite differences above, which compare it only with itself). */
+START_TEST(direct_matches_im2col)
+{
+    int transpose = _i >= N_CONV;
+    const Geom *g = transpose ? &transpose_geoms[_i - N_CONV] : &conv_geoms[_i];
+    if (g->S != 1) return;
+    const OpCase *c = NULL;
+    for (int k = 0; k < n_cases; k++)
+        if (all_cases[k].param == (transpose ? _i - N_CONV : _i) &&
+            strcmp(all_cases[k].name, transpose ? "conv2d_transpose" : "conv2d") == 0)
+            c = &all_cases[k];
+    ck_assert_ptr_nonnull(c);
+    srand(99 + _i);
+    double *in[3], *din[2][3], *out[2], *dout[2];
+    for (int k = 0; k < 3; k++) {
+        in[k] = malloc(c->in_size[k] * sizeof(double));
+        for (size_t i = 0; i < c->in_size[k]; i++) in[k][i] = uniform(-1, 1);
+        for (int v = 0; v < 2; v++) din[v][k] = malloc(c->in_size[k] * sizeof(double));
+    }
+    for (int v = 0; v < 2; v++) {
+        out[v] = malloc(c->out_size * sizeof(double)), dout[v] = malloc(c->out_size * sizeof(double));
+        (v ? (transpose ? directt_f : direct_f) : c->forward)(c, out[v], in);
+        srand(7);
+        for (size_t i = 0; i < c->out_size; i++) dout[v][i] = uniform(-1, 1);
+        (v ? (transpose ? directt_b : direct_b) : c->backward)(c, din[v], dout[v], out[v], in, 0);
+    }
+    for (size_t i = 0; i < c->out_size; i++)
+        ck_assert_msg(fabs(out[0][i] - out[1][i]) <= 1e-12, "%s geometry %d: output %zu is %.15g direct, %.15g im2col",
+                      c->name, c->param, i, out[1][i], out[0][i]);
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < c->in_size[k]; i++)
+            ck_assert_msg(fabs(din[0][k][i] - din[1][k][i]) <= 1e-12,
+                          "%s geometry %d: gradient of input %d [%zu] is %.15g direct, %.15g im2col", c->name, c->param,
+                          k, i, din[1][k][i], din[0][k][i]);
+    for (int k = 0; k < 3; k++) free(in[k]), free(din[0][k]), free(din[1][k]);
+    for (int v = 0; v < 2; v++) free(out[v]), free(dout[v]);
+}
+END_TEST
+
 START_TEST(onehot_marks_the_label)
 {
     double labels[3] = {2, 0, 7}, out[3 * 4];
@@ -380,7 +475,8 @@ int main(void)
     build_cases();
     Suite *s = suite_create("kernels");
     TCase *tc = tcase_create("gradients");
-    tcase_add_loop_test(tc, op_gradient, 0, N_CASES);
+    tcase_add_loop_test(tc, op_gradient, 0, n_cases);
+    tcase_add_loop_test(tc, direct_matches_im2col, 0, N_CONV + N_TRANSPOSE);
     tcase_add_test(tc, onehot_marks_the_label);
     tcase_add_test(tc, bce_logits_is_stable_for_large_logits);
     tcase_add_test(tc, activations_match_their_definitions);

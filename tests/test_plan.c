@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "compiler.h"
+#include "genc_kernels.h"
 
 static const char *const models[] = {"models/mlp_gan.lua", "models/vae.lua", "models/autoencoder.lua",
                                      "models/conv_autoencoder.lua", "models/dcgan.lua", "models/cgan.lua",
@@ -31,6 +32,36 @@ START_TEST(plans_have_no_overlapping_live_buffers)
         ck_assert(f->arena_size <= f->arena_no_reuse);
     }
     ck_assert_msg(p->arena_size < p->arena_no_reuse, "%s: the plan reuses no memory", models[_i]);
+}
+END_TEST
+
+/* A convolution's scratch, as the compiler sizes it, is what its kernel uses:
+ * genc_conv_scratch (im2col) or genc_direct_scratch (direct) in the runtime. */
+START_TEST(conv_scratch_is_what_the_kernel_uses)
+{
+    Program *p = compile(models[_i]);
+    int threads = p->model->threads, batch = p->model->batch;
+    for (int i = 0; i < p->functions.len; i++) {
+        const Function *f = p->functions.items[i];
+        for (int t = 0; t < f->n_ins; t++) {
+            const Instruction *ins = &f->ins[t];
+            const Node *n = ins->node;
+            if (n->op != OP_CONV2D && n->op != OP_CONV2D_TRANSPOSE) continue;
+            int backward = ins->kind == INS_BACKWARD, transpose = n->op == OP_CONV2D_TRANSPOSE;
+            const Dims *image = transpose ? &n->dims : &n->in[0]->dims, *grid = transpose ? &n->in[0]->dims : &n->dims;
+            int K = n->window.kernel;
+            size_t want = conv_is_direct(n)
+                              ? genc_direct_scratch(threads, batch, image->dim[0], grid->dim[0], image->dim[1],
+                                                    image->dim[2], grid->dim[1], grid->dim[2], K, n->window.pad_top,
+                                                    n->window.pad_left, backward)
+                              : genc_conv_scratch(threads, batch,
+                                                  (size_t)image->dim[0] * K * K * grid->dim[1] * grid->dim[2],
+                                                  (size_t)image->dim[0] * grid->dim[0] * K * K, backward);
+            ck_assert_int_ge(ins->scratch, 0);
+            ck_assert_msg(f->buffers[ins->scratch].size == want, "%s: %s, %s: scratch of %zu floats, the kernel uses %zu",
+                          models[_i], f->name, n->what, f->buffers[ins->scratch].size, want);
+        }
+    }
 }
 END_TEST
 
@@ -61,6 +92,7 @@ int main(void)
     Suite *s = suite_create("plan");
     TCase *tc = tcase_create("liveness");
     tcase_add_loop_test(tc, plans_have_no_overlapping_live_buffers, 0, N_MODELS);
+    tcase_add_loop_test(tc, conv_scratch_is_what_the_kernel_uses, 0, N_MODELS);
     tcase_add_test(tc, checker_catches_a_broken_plan);
     suite_add_tcase(s, tc);
     return run_suite(s, CK_FORK);

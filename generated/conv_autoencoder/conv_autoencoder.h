@@ -12,7 +12,7 @@ extern "C" {
 #define CONV_AUTOENCODER_BATCH 64
 #define CONV_AUTOENCODER_PARAMS 3217 /* floats in the parameter block (and in the gradient block) */
 #define CONV_AUTOENCODER_STATE 0 /* floats of running statistics, not trained */
-#define CONV_AUTOENCODER_ARENA 3839472 /* floats of scratch memory; 7065664 without reuse */
+#define CONV_AUTOENCODER_ARENA 3169152 /* floats of scratch memory; 5346624 without reuse */
 
 /* Parameter offsets in the block, in floats, and their shapes. */
 #define CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D1_WEIGHT 0 /* [16,1,3,3] */
