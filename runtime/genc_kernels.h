@@ -541,16 +541,18 @@ static inline void genc_channel_bias_activate(genc_real *out, const genc_real *b
         }
 }
 
-/* dbias (C) = [dbias +] Σ over batch and positions of dout (B, C, HW) */
+/* dbias (C) = [dbias +] Σ over batch and positions of dout (B, C, HW), each plane in lanes */
 static inline void genc_channel_bias_backward(genc_real *dbias, const genc_real *dout, int B, int C, int HW, int acc)
 {
     for (int c = 0; c < C; c++) {
-        genc_real total = 0;
+        double total = 0;
         for (int b = 0; b < B; b++) {
             const genc_real *p = dout + ((size_t)b * C + c) * HW;
-            for (int i = 0; i < HW; i++) total += p[i];
+            double plane;
+            GENC_LANE_SUM(plane, HW, i, p[i]);
+            total += plane;
         }
-        GENC_SET_OR_ADD(dbias[c], acc, total);
+        GENC_SET_OR_ADD(dbias[c], acc, (genc_real)total);
     }
 }
 
@@ -1033,10 +1035,33 @@ static inline void genc_conv2d_transpose_direct_backward_sample(int b, int t, in
 
 /* ---- max pooling: windows of K at stride S, padded positions never win ------------ */
 
+/* The windows tile the image exactly (stride K, no padding, nothing left
+ * over): the common 2x2 pool, which then runs without bounds tests. */
+static inline int genc_pool_tiles(int H, int W, int OH, int OW, int K, int S, int PT, int PL)
+{
+    return S == K && PT == 0 && PL == 0 && OH * K == H && OW * K == W;
+}
+
 static inline void genc_maxpool2d_forward_sample(int b, int t, genc_real *out, const genc_real *inp, int C, int H,
                                                  int W, int OH, int OW, int K, int S, int PT, int PL)
 {
     (void)t;
+    if (genc_pool_tiles(H, W, OH, OW, K, S, PT, PL)) {
+        for (int bc = b * C; bc < (b + 1) * C; bc++) {
+            const genc_real *img = inp + (size_t)bc * H * W;
+            for (int oy = 0; oy < OH; oy++)
+                for (int ox = 0; ox < OW; ox++) {
+                    genc_real best = -INFINITY;
+                    for (int ky = 0; ky < K; ky++)
+                        for (int kx = 0; kx < K; kx++) {
+                            genc_real v = img[(oy * K + ky) * W + ox * K + kx];
+                            best = v > best ? v : best;
+                        }
+                    out[((size_t)bc * OH + oy) * OW + ox] = best;
+                }
+        }
+        return;
+    }
     for (int bc = b * C; bc < (b + 1) * C; bc++) {
         const genc_real *img = inp + (size_t)bc * H * W;
         for (int oy = 0; oy < OH; oy++)
@@ -1063,6 +1088,37 @@ static inline void genc_maxpool2d_backward_sample(int b, int t, genc_real *dinp,
                                                   int S, int PT, int PL, int acc)
 {
     (void)t;
+    if (genc_pool_tiles(H, W, OH, OW, K, S, PT, PL)) {
+        /* Every input position is in one window, so each is written once.
+         * Sixteen windows of a row at a time, tap by tap: no branches. */
+        for (int bc = b * C; bc < (b + 1) * C; bc++) {
+            const genc_real *img = inp + (size_t)bc * H * W;
+            genc_real *d = dinp + (size_t)bc * H * W;
+            for (int oy = 0; oy < OH; oy++)
+                for (int ox0 = 0; ox0 < OW; ox0 += 16) {
+                    int n = OW - ox0 < 16 ? OW - ox0 : 16;
+                    genc_real best[16], g[16];
+                    int at[16];
+                    for (int j = 0; j < n; j++) best[j] = -INFINITY, at[j] = -1;
+                    for (int k = 0; k < K * K; k++) {
+                        const genc_real *row = img + (size_t)(oy * K + k / K) * W + ox0 * K + k % K;
+                        GENC_OMP(simd)
+                        for (int j = 0; j < n; j++) {
+                            genc_real v = row[j * K];
+                            at[j] = v > best[j] ? k : at[j];
+                            best[j] = v > best[j] ? v : best[j];
+                        }
+                    }
+                    memcpy(g, dout + ((size_t)bc * OH + oy) * OW + ox0, (size_t)n * sizeof *g);
+                    for (int k = 0; k < K * K; k++) {
+                        genc_real *row = d + (size_t)(oy * K + k / K) * W + ox0 * K + k % K;
+                        GENC_OMP(simd)
+                        for (int j = 0; j < n; j++) row[j * K] = (acc ? row[j * K] : 0) + (at[j] == k ? g[j] : 0);
+                    }
+                }
+        }
+        return;
+    }
     if (!acc)
         for (size_t i = (size_t)b * C * H * W; i < (size_t)(b + 1) * C * H * W; i++) dinp[i] = 0;
     for (int bc = b * C; bc < (b + 1) * C; bc++) {

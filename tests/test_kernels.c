@@ -443,6 +443,33 @@ START_TEST(direct_matches_im2col)
 }
 END_TEST
 
+/* Equal values in a window (ReLU's zeros): the first in scan order takes the
+ * gradient, on the exact-tiling path and on the general one. */
+START_TEST(maxpool_ties_go_to_the_first)
+{
+    double inp[2 * 16], inp5[2 * 25] = {0}, dout[2 * 4] = {1, 2, 3, 4, 5, 6, 7, 8}, dinp[2 * 16], dinp5[2 * 25];
+    for (int i = 0; i < 32; i++) inp[i] = i % 5 == 0 ? 1 : 0; /* some windows hold a 1, the others all zeros */
+    for (int b = 0; b < 2; b++)
+        for (int y = 0; y < 4; y++)
+            for (int x = 0; x < 4; x++) inp5[b * 25 + y * 5 + x] = inp[b * 16 + y * 4 + x];
+    genc_maxpool2d_backward(dinp, dout, inp, 2, 1, 4, 4, 2, 2, 2, 2, 0, 0, 0);
+    genc_maxpool2d_backward(dinp5, dout, inp5, 2, 1, 5, 5, 2, 2, 2, 2, 0, 0, 0); /* a row and a column left over */
+    for (int b = 0; b < 2; b++)
+        for (int w = 0; w < 4; w++) {
+            const double *win = inp + b * 16 + (w / 2) * 8 + (w % 2) * 2;
+            int first = 0;
+            for (int j = 1; j < 4; j++)
+                if (win[(j / 2) * 4 + j % 2] > win[(first / 2) * 4 + first % 2]) first = j;
+            for (int j = 0; j < 4; j++) {
+                int y = (w / 2) * 2 + j / 2, x = (w % 2) * 2 + j % 2;
+                double want = j == first ? dout[b * 4 + w] : 0;
+                ck_assert_double_eq(dinp[b * 16 + y * 4 + x], want);
+                ck_assert_double_eq(dinp5[b * 25 + y * 5 + x], want);
+            }
+        }
+}
+END_TEST
+
 START_TEST(onehot_marks_the_label)
 {
     double labels[3] = {2, 0, 7}, out[3 * 4];
@@ -477,6 +504,7 @@ int main(void)
     TCase *tc = tcase_create("gradients");
     tcase_add_loop_test(tc, op_gradient, 0, n_cases);
     tcase_add_loop_test(tc, direct_matches_im2col, 0, N_CONV + N_TRANSPOSE);
+    tcase_add_test(tc, maxpool_ties_go_to_the_first);
     tcase_add_test(tc, onehot_marks_the_label);
     tcase_add_test(tc, bce_logits_is_stable_for_large_logits);
     tcase_add_test(tc, activations_match_their_definitions);
