@@ -775,28 +775,16 @@ static inline size_t genc_direct_scratch(int threads, int B, int image_channels,
                              weight, backward);
 }
 
-/* planes (channels, image_plane) = the image (channels, H, W) in zero padding */
-static inline void genc_pack_image(genc_real *planes, const genc_real *img, int channels, int H, int W,
-                                   const GencPlanes *p)
+/* planes (channels, plane floats each) = src (channels, rows, cols) as rows at
+ * `at`, pitch wp, zeros everywhere else */
+static inline void genc_pack_planes(genc_real *planes, size_t plane, size_t at, int wp, const genc_real *src,
+                                    int channels, int rows, int cols)
 {
     for (int c = 0; c < channels; c++) {
-        genc_real *plane = planes + (size_t)c * p->image_plane;
-        memset(plane, 0, p->image_plane * sizeof *plane);
-        for (int y = 0; y < H; y++)
-            memcpy(plane + p->image_at + (size_t)y * p->wp, img + ((size_t)c * H + y) * W, (size_t)W * sizeof *img);
-    }
-}
-
-/* planes (channels, grid_plane) = the grid (channels, GH, GW), zeros elsewhere */
-static inline void genc_pack_grid(genc_real *planes, const genc_real *grid, int channels, int GH, int GW,
-                                  const GencPlanes *p)
-{
-    for (int c = 0; c < channels; c++) {
-        genc_real *plane = planes + (size_t)c * p->grid_plane;
-        memset(plane, 0, p->grid_plane * sizeof *plane);
-        for (int y = 0; y < GH; y++)
-            memcpy(plane + p->grid_margin + (size_t)y * p->wp, grid + ((size_t)c * GH + y) * GW,
-                   (size_t)GW * sizeof *grid);
+        genc_real *dst = planes + (size_t)c * plane;
+        memset(dst, 0, plane * sizeof *dst);
+        for (int y = 0; y < rows; y++)
+            memcpy(dst + at + (size_t)y * wp, src + ((size_t)c * rows + y) * cols, (size_t)cols * sizeof *src);
     }
 }
 
@@ -931,7 +919,7 @@ static inline void genc_conv2d_direct_forward_sample(int b, int t, genc_real *ou
     GENC_DIRECT_PLANES(image, grid, scratch, t, C, OC, p);
     ptrdiff_t off[64];
     genc_tap_offsets(off, K, p.wp, 1);
-    genc_pack_image(image, inp + (size_t)b * C * H * W, C, H, W, &p);
+    genc_pack_planes(image, p.image_plane, p.image_at, p.wp, inp + (size_t)b * C * H * W, C, H, W);
     genc_shift_sum(grid, p.grid_plane, OC, image, p.image_plane, C, off, K * K, weight, (size_t)C * K * K,
                    (size_t)K * K, p.grid_len);
     genc_unpack_planes(out + (size_t)b * OC * OH * OW, grid, p.grid_plane, 0, p.wp, OC, OH, OW, bias, act, alpha, 0);
@@ -951,10 +939,10 @@ static inline void genc_conv2d_direct_backward_sample(int b, int t, int started,
     GencPlanes p = genc_planes(H, W, OH, OW, K, PT, PL);
     GENC_DIRECT_PLANES(image, grid, scratch, t, C, OC, p);
     ptrdiff_t off[64];
-    genc_pack_grid(grid, dout + (size_t)b * OC * OH * OW, OC, OH, OW, &p);
+    genc_pack_planes(grid, p.grid_plane, p.grid_margin, p.wp, dout + (size_t)b * OC * OH * OW, OC, OH, OW);
     if (dw) {
         genc_tap_offsets(off, K, p.wp, 1);
-        genc_pack_image(image, inp + (size_t)b * C * H * W, C, H, W, &p);
+        genc_pack_planes(image, p.image_plane, p.image_at, p.wp, inp + (size_t)b * C * H * W, C, H, W);
         genc_shift_dots(dw, started || (t == 0 && acc_param), grid + p.grid_margin, p.grid_plane, OC, image,
                         p.image_plane, C, off, K * K, p.grid_len);
     }
@@ -987,7 +975,7 @@ static inline void genc_conv2d_transpose_direct_forward_sample(int b, int t, gen
     GENC_DIRECT_PLANES(image, grid, scratch, t, OC, C, p);
     ptrdiff_t off[64];
     genc_tap_offsets(off, K, p.wp, -1);
-    genc_pack_grid(grid, inp + (size_t)b * C * H * W, C, H, W, &p);
+    genc_pack_planes(grid, p.grid_plane, p.grid_margin, p.wp, inp + (size_t)b * C * H * W, C, H, W);
     genc_shift_sum(image + p.image_at, p.image_plane, OC, grid + p.grid_margin + p.image_at, p.grid_plane, C, off,
                    K * K, weight, (size_t)K * K, (size_t)OC * K * K, p.image_len);
     genc_unpack_planes(out + (size_t)b * OC * OH * OW, image, p.image_plane, p.image_at, p.wp, OC, OH, OW, bias, act,
@@ -1010,9 +998,9 @@ static inline void genc_conv2d_transpose_direct_backward_sample(int b, int t, in
     GENC_DIRECT_PLANES(image, grid, scratch, t, OC, C, p);
     ptrdiff_t off[64];
     genc_tap_offsets(off, K, p.wp, 1);
-    genc_pack_image(image, dout + (size_t)b * OC * OH * OW, OC, OH, OW, &p);
+    genc_pack_planes(image, p.image_plane, p.image_at, p.wp, dout + (size_t)b * OC * OH * OW, OC, OH, OW);
     if (dw) {
-        genc_pack_grid(grid, inp + (size_t)b * C * H * W, C, H, W, &p);
+        genc_pack_planes(grid, p.grid_plane, p.grid_margin, p.wp, inp + (size_t)b * C * H * W, C, H, W);
         genc_shift_dots(dw, started || (t == 0 && acc_param), grid + p.grid_margin, p.grid_plane, C, image,
                         p.image_plane, OC, off, K * K, p.grid_len);
     }
@@ -1036,7 +1024,8 @@ static inline void genc_conv2d_transpose_direct_backward_sample(int b, int t, in
 /* ---- max pooling: windows of K at stride S, padded positions never win ------------ */
 
 /* The windows tile the image exactly (stride K, no padding, nothing left
- * over): the common 2x2 pool, which then runs without bounds tests. */
+ * over): the common 2x2 pool, whose backward then runs without bounds tests
+ * or branches. (The forward is a max, which compiles without branches as it is.) */
 static inline int genc_pool_tiles(int H, int W, int OH, int OW, int K, int S, int PT, int PL)
 {
     return S == K && PT == 0 && PL == 0 && OH * K == H && OW * K == W;
@@ -1046,22 +1035,6 @@ static inline void genc_maxpool2d_forward_sample(int b, int t, genc_real *out, c
                                                  int W, int OH, int OW, int K, int S, int PT, int PL)
 {
     (void)t;
-    if (genc_pool_tiles(H, W, OH, OW, K, S, PT, PL)) {
-        for (int bc = b * C; bc < (b + 1) * C; bc++) {
-            const genc_real *img = inp + (size_t)bc * H * W;
-            for (int oy = 0; oy < OH; oy++)
-                for (int ox = 0; ox < OW; ox++) {
-                    genc_real best = -INFINITY;
-                    for (int ky = 0; ky < K; ky++)
-                        for (int kx = 0; kx < K; kx++) {
-                            genc_real v = img[(oy * K + ky) * W + ox * K + kx];
-                            best = v > best ? v : best;
-                        }
-                    out[((size_t)bc * OH + oy) * OW + ox] = best;
-                }
-        }
-        return;
-    }
     for (int bc = b * C; bc < (b + 1) * C; bc++) {
         const genc_real *img = inp + (size_t)bc * H * W;
         for (int oy = 0; oy < OH; oy++)
