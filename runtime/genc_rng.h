@@ -49,16 +49,23 @@ static inline void genc_rng_fill_uniform(GencRng *rng, float *out, size_t n, flo
     for (size_t i = 0; i < n; i++) out[i] = lo + (hi - lo) * genc_rng_uniform(rng);
 }
 
-/* Box-Muller in pairs: n normals use n rounded up to even draws of each kind. */
+/* Box-Muller: the normal out[0] and, when `both`, out[1] from two successive draws */
+static inline void genc_normal_pair(uint64_t draw1, uint64_t draw2, float *out, int both)
+{
+    /* 1 - u is in (0, 1], so the log is finite. */
+    double u1 = 1.0 - (double)(draw1 >> 11) * (1.0 / 9007199254740992.0);
+    double u2 = (double)(draw2 >> 11) * (1.0 / 9007199254740992.0);
+    double r = sqrt(-2.0 * log(u1)), a = 6.283185307179586 * u2;
+    out[0] = (float)(r * cos(a));
+    if (both) out[1] = (float)(r * sin(a));
+}
+
+/* In pairs: n normals use n rounded up to even draws. */
 static inline void genc_rng_fill_normal(GencRng *rng, float *out, size_t n)
 {
     for (size_t i = 0; i < n; i += 2) {
-        /* 1 - u is in (0, 1], so the log is finite. */
-        double u1 = 1.0 - (double)(genc_rng_next(rng) >> 11) * (1.0 / 9007199254740992.0);
-        double u2 = (double)(genc_rng_next(rng) >> 11) * (1.0 / 9007199254740992.0);
-        double r = sqrt(-2.0 * log(u1)), a = 6.283185307179586 * u2;
-        out[i] = (float)(r * cos(a));
-        if (i + 1 < n) out[i + 1] = (float)(r * sin(a));
+        uint64_t draw1 = genc_rng_next(rng);
+        genc_normal_pair(draw1, genc_rng_next(rng), out + i, i + 1 < n);
     }
 }
 
