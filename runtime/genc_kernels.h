@@ -744,6 +744,7 @@ typedef struct {
 static inline size_t genc_round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 static inline size_t genc_max_size(size_t a, size_t b) { return a > b ? a : b; }
 
+/* H, W: the image; GH, GW: the grid */
 static inline GencPlanes genc_planes(int H, int W, int GH, int GW, int K, int PT, int PL)
 {
     GencPlanes p;
