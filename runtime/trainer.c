@@ -136,13 +136,7 @@ GencTrainer *genc_trainer_new(const GencModel *m, const GencDataset *data, uint6
     t->opt_t = calloc((size_t)m->n_steps, sizeof(long));
     t->losses = calloc((size_t)m->n_steps, sizeof(float));
     t->order = data ? calloc((size_t)data->n, sizeof(uint32_t)) : NULL;
-    size_t most_normals = 0;
-    for (int s = 0; s < m->n_steps; s++)
-        for (int i = 0; i < m->steps[s].n_inputs; i++)
-            if (m->steps[s].inputs[i].kind == GENC_INPUT_NORMAL && m->steps[s].inputs[i].size > most_normals)
-                most_normals = m->steps[s].inputs[i].size;
-    t->draws = calloc(most_normals + 1, sizeof(uint64_t));
-    bool ok = t->draws && t->params && t->grads && t->arena && t->state && t->step_inputs && t->opt_m && t->opt_v && t->opt_t && t->losses &&
+    bool ok = t->params && t->grads && t->arena && t->state && t->step_inputs && t->opt_m && t->opt_v && t->opt_t && t->losses &&
               (!data || t->order);
     for (int s = 0; ok && s < m->n_steps; s++) {
         const GencStep *step = &m->steps[s];
@@ -179,7 +173,6 @@ void genc_trainer_free(GencTrainer *t)
     free(t->opt_t);
     free(t->losses);
     free(t->order);
-    free(t->draws);
     free(t->params);
     free(t->grads);
     free(t->arena);
@@ -203,21 +196,6 @@ static void copy_batch(const GencTrainer *t, float *dst, bool labels)
         if (labels) dst[b] = d->labels[k];
         else genc_scale_images(t->model, dst + (size_t)b * pixels, d->images + (size_t)k * pixels, pixels);
     }
-}
-
-/* genc_rng_fill_normal's values, with the logs and sines shared among the
- * threads (serial, they took 15 % of an MLP GAN iteration at 2 threads). The
- * draws stay one sequence, so the values do not depend on the thread count. */
-static void fill_normal(GencTrainer *t, float *out, size_t n)
-{
-    if (omp_get_max_threads() == 1) {
-        genc_rng_fill_normal(&t->noise, out, n);
-        return;
-    }
-    size_t pairs = (n + 1) / 2;
-    for (size_t k = 0; k < 2 * pairs; k++) t->draws[k] = genc_rng_next(&t->noise);
-#pragma omp parallel for schedule(static)
-    for (size_t k = 0; k < pairs; k++) genc_normal_pair(t->draws[2 * k], t->draws[2 * k + 1], out + 2 * k, 2 * k + 1 < n);
 }
 
 /* Thread `me` of `team` updates the same slice of every tensor of step s each
@@ -254,7 +232,7 @@ void genc_trainer_iteration(GencTrainer *t)
             switch (in->kind) {
             case GENC_INPUT_IMAGES: copy_batch(t, inputs[i], false); break;
             case GENC_INPUT_LABELS: copy_batch(t, inputs[i], true); break;
-            case GENC_INPUT_NORMAL: fill_normal(t, inputs[i], in->size); break;
+            case GENC_INPUT_NORMAL: genc_rng_fill_normal(&t->noise, inputs[i], in->size); break;
             case GENC_INPUT_UNIFORM: genc_rng_fill_uniform(&t->noise, inputs[i], in->size, in->lo, in->hi); break;
             case GENC_INPUT_CALLER: break;
             }

@@ -16,7 +16,6 @@ struct GencTrainer {
     long *opt_t;               /* [step]: updates so far */
     float *losses;             /* [step] */
     GencRng noise;             /* noise and dropout draws */
-    uint64_t *draws;           /* room for the raw draws of the largest normal input */
     long iteration;
     int epoch, position;       /* the next batch is order[position ...] of this epoch */
     uint32_t *order;           /* this epoch's shuffle of the data set */

@@ -2,9 +2,10 @@
  * the double build that test_kernels checks: the polynomial e^x behind
  * sigmoid and the log behind BCE, the loss sums' lanes, the batch-1 dense
  * product (eight rows reduced together by vector shuffles) and the small
- * product's tiles, which read A and B in place, each against a
- * double-precision reference. */
+ * product's tiles, which read A and B in place, and the float Box-Muller of
+ * genc_rng.h, each against a double-precision reference. */
 #include "../runtime/genc_kernels.h"
+#include "../runtime/genc_rng.h"
 
 #include <check.h>
 
@@ -169,6 +170,82 @@ START_TEST(small_product_matches_double)
 }
 END_TEST
 
+/* The double-precision Box-Muller of the two 24-bit uniforms that
+ * genc_normal_pair takes from a draw. */
+static double normal_pair_in_double(uint64_t draw, double want[2])
+{
+    double u1 = (double)(16777216 - (draw >> 40)) / 16777216, u2 = (double)((draw >> 16) & 0xffffff) / 16777216;
+    double r = sqrt(-2 * log(u1)), angle = 6.283185307179586 * u2;
+    want[0] = r * cos(angle), want[1] = r * sin(angle);
+    return r;
+}
+
+/* Random draws, and draws that put u1 at 1 and at 2^-24 (the largest radius)
+ * and u2 at both sides of every quadrant boundary and of the √2 mantissa split. */
+START_TEST(normal_pair_matches_double_box_muller)
+{
+    GencRng rng;
+    genc_rng_seed(&rng, 7);
+    const uint64_t u1_edges[] = {0, 1, 0xffffff, 0xfffffe, 0x800000, 0x4afb0d, 0x4afb0e, 0x95f619};
+    const uint64_t u2_edges[] = {0,        1,        0x1fffff, 0x200000, 0x3fffff, 0x400000, 0x5fffff, 0x600000,
+                                 0x7fffff, 0x800000, 0x9fffff, 0xa00000, 0xbfffff, 0xc00000, 0xdfffff, 0xffffff};
+    const long n1 = sizeof u1_edges / sizeof *u1_edges, n2 = sizeof u2_edges / sizeof *u2_edges;
+    double worst = 0;
+    uint64_t worst_draw = 0;
+    for (long k = 0; k < (1 << 21); k++) {
+        uint64_t draw = genc_rng_next(&rng);
+        if (k < n1 * n2) draw = u1_edges[k / n2] << 40 | u2_edges[k % n2] << 16 | (draw & 0xffff);
+        else if (k < 2 * n1 * n2) draw = u1_edges[(k - n1 * n2) % n1] << 40 | (draw & 0xffffffffff);
+        float got[2];
+        double want[2];
+        genc_normal_pair(draw, got);
+        double r = normal_pair_in_double(draw, want);
+        for (int i = 0; i < 2; i++) {
+            double error = fabs(got[i] - want[i]) / fmax(1, r); /* the angle's rounding moves both by r·δ */
+            if (error > worst) worst = error, worst_draw = draw;
+        }
+    }
+    double want[2];
+    normal_pair_in_double(worst_draw, want);
+    ck_assert_msg(worst <= 2e-7, "draw %016llx: error %.3g (double gives %.9g, %.9g)", (unsigned long long)worst_draw,
+                  worst, want[0], want[1]);
+}
+END_TEST
+
+/* Moments and tails of 2^21 normals, the correlation of the two values of a
+ * pair, and an odd count taking the same values as a longer fill. */
+START_TEST(normals_are_standard_and_independent)
+{
+    enum { N = 1 << 21 };
+    float *z = malloc(sizeof(float) * N);
+    GencRng rng;
+    genc_rng_seed(&rng, 11);
+    genc_rng_fill_normal(&rng, z, N);
+    double sum = 0, squares = 0, pair = 0, beyond2 = 0, largest = 0;
+    for (long i = 0; i < N; i++) {
+        sum += z[i], squares += (double)z[i] * z[i], beyond2 += fabs(z[i]) > 1.959964;
+        largest = fmax(largest, fabs(z[i]));
+        if (i % 2) pair += (double)z[i - 1] * z[i];
+    }
+    double mean = sum / N, variance = squares / N - mean * mean;
+    ck_assert_msg(fabs(mean) < 0.003, "mean %g", mean);                      /* 4 standard errors */
+    ck_assert_msg(fabs(variance - 1) < 0.004, "variance %g", variance);
+    ck_assert_msg(fabs(beyond2 / N - 0.05) < 0.0007, "P(|z| > 1.96) = %g", beyond2 / N);
+    ck_assert_msg(fabs(pair / (N / 2)) < 0.006, "pair correlation %g", pair / (N / 2));
+    ck_assert_msg(largest > 4.5 && largest < 5.8, "largest |z| %g (24-bit u1: at most 5.77)", largest);
+
+    float odd[257];
+    genc_rng_seed(&rng, 11);
+    genc_rng_fill_normal(&rng, odd, 257);
+    ck_assert_int_eq(memcmp(odd, z, sizeof odd), 0);
+    uint64_t next = genc_rng_next(&rng); /* 257 normals took 129 draws */
+    genc_rng_seed(&rng, 11);
+    for (int k = 0; k < 129; k++) genc_rng_next(&rng);
+    ck_assert(genc_rng_next(&rng) == next);
+    free(z);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("float kernels");
@@ -180,6 +257,8 @@ int main(void)
     tcase_add_test(tc, lane_sums_match_long_double);
     tcase_add_test(tc, batch_one_product_matches_double);
     tcase_add_test(tc, small_product_matches_double);
+    tcase_add_test(tc, normal_pair_matches_double_box_muller);
+    tcase_add_test(tc, normals_are_standard_and_independent);
     suite_add_tcase(s, tc);
     return run_suite(s, CK_FORK);
 }
