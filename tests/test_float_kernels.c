@@ -11,6 +11,7 @@
 
 #include "run_suite.h"
 #include <float.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -95,7 +96,7 @@ END_TEST
  * lengths around the lane count (the tail) and a long one. */
 START_TEST(lane_sums_match_long_double)
 {
-    static const size_t lengths[] = {0, 1, 15, 16, 17, 33, 50176};
+    static const size_t lengths[] = {0, 1, 15, 16, 17, 33, 63, 64, 65, 16383, 16384, 16385, 50176};
     float *v = malloc(sizeof(float) * 50176);
     srand(3);
     for (size_t i = 0; i < 50176; i++) v[i] = (float)rand() / RAND_MAX - 0.3f;
@@ -106,6 +107,28 @@ START_TEST(lane_sums_match_long_double)
         GENC_LANE_SUM(total, n, i, v[i]);
         for (size_t i = 0; i < n; i++) want += v[i], size += fabsl(v[i]);
         ck_assert_msg(fabsl(total - want) <= 1e-14L * (1 + size), "n=%zu: %.17g, want %.17Lg", n, total, want);
+    }
+    free(v);
+}
+END_TEST
+
+/* From GENC_PARALLEL_SUM terms on, the parts run on threads: the same bits
+ * on one thread as on two. */
+START_TEST(lane_sums_do_not_depend_on_the_thread_count)
+{
+    static const size_t lengths[] = {16384, 16385, 50176, 100003};
+    float *v = malloc(sizeof(float) * 100003);
+    srand(5);
+    for (size_t i = 0; i < 100003; i++) v[i] = (float)rand() / RAND_MAX * 1e3f - 300;
+    for (size_t k = 0; k < sizeof lengths / sizeof *lengths; k++) {
+        double by_thread_count[2];
+        for (int threads = 1; threads <= 2; threads++) {
+            omp_set_num_threads(threads);
+            ck_assert_int_eq(genc_team_size(GENC_SUM_PARTS), threads);
+            GENC_LANE_SUM(by_thread_count[threads - 1], lengths[k], i, (double)v[i] * v[i] / 7);
+        }
+        ck_assert_msg(memcmp(&by_thread_count[0], &by_thread_count[1], sizeof(double)) == 0, "n=%zu: %.17g vs %.17g",
+                      lengths[k], by_thread_count[0], by_thread_count[1]);
     }
     free(v);
 }
@@ -255,6 +278,7 @@ int main(void)
     tcase_add_test(tc, log_is_within_one_ulp_where_finite);
     tcase_add_test(tc, log_special_values);
     tcase_add_test(tc, lane_sums_match_long_double);
+    tcase_add_test(tc, lane_sums_do_not_depend_on_the_thread_count);
     tcase_add_test(tc, batch_one_product_matches_double);
     tcase_add_test(tc, small_product_matches_double);
     tcase_add_test(tc, normal_pair_matches_double_box_muller);
