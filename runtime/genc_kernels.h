@@ -119,10 +119,11 @@ static inline float genc_log_vectorisable(float x)
  * losses and sums. i < n is cut into GENC_SUM_PARTS ranges of whole lane
  * groups; in each, term i goes to lane i mod GENC_LANES; the lanes, then the
  * parts, are added in order. The order is fixed, so the result depends on
- * neither the machine nor the thread count; the loops vectorise, where one
- * running double sum is a chain of dependent adds; and from
- * GENC_PARALLEL_SUM terms on, the parts run on threads (a BCE's two logs per
- * term took 11 % of a VAE iteration at 2 threads, on one). */
+ * neither the machine nor the thread count, and the loops vectorise, where
+ * one running double sum is a chain of dependent adds. GENC_COSTLY_LANE_SUM,
+ * for terms that take a log or an exp, runs the parts on threads from
+ * GENC_PARALLEL_SUM terms on (a BCE's two logs per term took 11 % of a VAE
+ * iteration at 2 threads, on one); cheap terms do not repay the fork. */
 enum { GENC_LANES = 16, GENC_SUM_PARTS = 4, GENC_PARALLEL_SUM = 16384 };
 /* genc_parts[part] = the lane sum of part `part` (terms lo ≤ i < hi) */
 #define GENC_LANE_SUM_PART(part, part_size, n, i, term)                                                          \
@@ -142,12 +143,12 @@ enum { GENC_LANES = 16, GENC_SUM_PARTS = 4, GENC_PARALLEL_SUM = 16384 };
         genc_parts[part] = 0;                                                                                    \
         for (int genc_lane = 0; genc_lane < GENC_LANES; genc_lane++) genc_parts[part] += genc_lanes[genc_lane];  \
     } while (0)
-#define GENC_LANE_SUM(total, n, i, term)                                                                         \
+#define GENC_LANE_SUM_FROM(parallel_from, total, n, i, term)                                                     \
     do {                                                                                                         \
         double genc_parts[GENC_SUM_PARTS];                                                                       \
         size_t genc_n = (size_t)(n), genc_groups = (genc_n + GENC_LANES - 1) / GENC_LANES;                      \
         size_t genc_part_size = (genc_groups + GENC_SUM_PARTS - 1) / GENC_SUM_PARTS * GENC_LANES;                \
-        int genc_threads = genc_n >= GENC_PARALLEL_SUM && !genc_in_parallel() ? genc_team_size(GENC_SUM_PARTS) : 1; \
+        int genc_threads = genc_n >= (parallel_from) && !genc_in_parallel() ? genc_team_size(GENC_SUM_PARTS) : 1; \
         if (genc_threads > 1) { /* a branch, not an if clause: a team of one must not be started */          \
             GENC_OMP(parallel for schedule(static) num_threads(genc_threads))                                    \
             for (int genc_part = 0; genc_part < GENC_SUM_PARTS; genc_part++)                                     \
@@ -159,6 +160,8 @@ enum { GENC_LANES = 16, GENC_SUM_PARTS = 4, GENC_PARALLEL_SUM = 16384 };
         (total) = 0;                                                                                             \
         for (int genc_part = 0; genc_part < GENC_SUM_PARTS; genc_part++) (total) += genc_parts[genc_part];      \
     } while (0)
+#define GENC_LANE_SUM(total, n, i, term) GENC_LANE_SUM_FROM(SIZE_MAX, total, n, i, term)
+#define GENC_COSTLY_LANE_SUM(total, n, i, term) GENC_LANE_SUM_FROM(GENC_PARALLEL_SUM, total, n, i, term)
 
 enum { GENC_ACT_IDENTITY, GENC_ACT_RELU, GENC_ACT_LEAKY_RELU, GENC_ACT_SIGMOID, GENC_ACT_TANH };
 
@@ -406,6 +409,40 @@ static inline void genc_blas_gemm(int trans_a, int trans_b, int M, int N, int K,
 #endif
 }
 
+/* How many threads share a product: one if it is small (genc_gemm_small),
+ * or if it runs inside a parallel region already. */
+static inline int genc_gemm_threads(int M, int N, int K)
+{
+#if defined(_OPENMP) && !defined(GENC_NO_BLAS)
+    if ((double)M * N * K > GENC_SMALL_GEMM && !omp_in_parallel()) return omp_get_max_threads();
+#else
+    (void)M, (void)N, (void)K;
+#endif
+    return 1;
+}
+
+/* Band t of `threads` of a product that threads share: a band of C's
+ * columns, or of its rows if C is taller than wide, in whole vector widths.
+ * Sets *by_columns, *lo and *n to the band, so that an epilogue can run on
+ * the part of C that this thread has just written; *n = 0 for no band. */
+static inline void genc_gemm_band(int t, int threads, int trans_a, int trans_b, int M, int N, int K,
+                                  const genc_real *A, int lda, const genc_real *B, int ldb, int acc, genc_real *C,
+                                  int ldc, int *by_columns, int *lo, int *n)
+{
+    *by_columns = N >= M;
+    int extent = *by_columns ? N : M;
+    int band = ((extent + threads - 1) / threads + GENC_GEMM_NR - 1) / GENC_GEMM_NR * GENC_GEMM_NR;
+    *lo = t * band < extent ? t * band : extent;
+    *n = extent - *lo < band ? extent - *lo : band;
+    if (*n <= 0) return;
+    if (*by_columns)
+        genc_blas_gemm(trans_a, trans_b, M, *n, K, A, lda, trans_b ? B + (size_t)*lo * ldb : B + *lo, ldb, acc,
+                       C + *lo, ldc);
+    else
+        genc_blas_gemm(trans_a, trans_b, *n, N, K, trans_a ? A + *lo : A + (size_t)*lo * lda, lda, B, ldb, acc,
+                       C + (size_t)*lo * ldc, ldc);
+}
+
 static inline void genc_gemm(int trans_a, int trans_b, int M, int N, int K, const genc_real *A, int lda,
                              const genc_real *B, int ldb, int acc, genc_real *C, int ldc)
 {
@@ -413,42 +450,63 @@ static inline void genc_gemm(int trans_a, int trans_b, int M, int N, int K, cons
         genc_gemm_small(trans_a, trans_b, M, N, K, A, lda, B, ldb, acc, C, ldc);
         return;
     }
-#if defined(_OPENMP) && !defined(GENC_NO_BLAS)
-    int threads = omp_get_max_threads();
-    if (threads > 1 && !omp_in_parallel()) {
-        /* Each thread takes a band of C's columns, or of its rows if C is
-         * taller than wide; bands are whole vector widths. */
-        int by_columns = N >= M, extent = by_columns ? N : M;
-        int band = ((extent + threads - 1) / threads + GENC_GEMM_NR - 1) / GENC_GEMM_NR * GENC_GEMM_NR;
+    int threads = genc_gemm_threads(M, N, K);
+    if (threads > 1) {
         GENC_OMP(parallel for schedule(static))
         for (int t = 0; t < threads; t++) {
-            int lo = t * band, n = extent - lo < band ? extent - lo : band;
-            if (n <= 0) continue;
-            if (by_columns)
-                genc_blas_gemm(trans_a, trans_b, M, n, K, A, lda, trans_b ? B + (size_t)lo * ldb : B + lo, ldb, acc,
-                               C + lo, ldc);
-            else
-                genc_blas_gemm(trans_a, trans_b, n, N, K, trans_a ? A + lo : A + (size_t)lo * lda, lda, B, ldb, acc,
-                               C + (size_t)lo * ldc, ldc);
+            int by_columns, lo, n;
+            genc_gemm_band(t, threads, trans_a, trans_b, M, N, K, A, lda, B, ldb, acc, C, ldc, &by_columns, &lo, &n);
         }
         return;
     }
-#endif
     genc_blas_gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, acc, C, ldc);
 }
 
 /* ---- dense: out = act(inp · weightᵀ + bias) ---------------------------- */
 
+static inline void genc_bias_activate_block(genc_real *out, const genc_real *bias, int OC, int r0, int r1, int c0,
+                                            int c1, int act, genc_real alpha)
+{
+    for (int b = r0; b < r1; b++) {
+        genc_real *row = out + (size_t)b * OC;
+        for (int o = c0; o < c1; o++) row[o] = genc_activate(act, row[o] + (bias ? bias[o] : 0), alpha);
+    }
+}
+
+/* rows [r0, r1) × columns [c0, c1) of out (row stride OC) = act(out + bias).
+ * One call per activation, each with a constant act, so that each loop
+ * vectorises even where act is a variable (in an OpenMP region's body). */
+static inline void genc_bias_activate(genc_real *out, const genc_real *bias, int OC, int r0, int r1, int c0, int c1,
+                                      int act, genc_real alpha)
+{
+    switch (act) {
+    case GENC_ACT_RELU: genc_bias_activate_block(out, bias, OC, r0, r1, c0, c1, GENC_ACT_RELU, alpha); break;
+    case GENC_ACT_LEAKY_RELU: genc_bias_activate_block(out, bias, OC, r0, r1, c0, c1, GENC_ACT_LEAKY_RELU, alpha); break;
+    case GENC_ACT_SIGMOID: genc_bias_activate_block(out, bias, OC, r0, r1, c0, c1, GENC_ACT_SIGMOID, alpha); break;
+    case GENC_ACT_TANH: genc_bias_activate_block(out, bias, OC, r0, r1, c0, c1, GENC_ACT_TANH, alpha); break;
+    default: genc_bias_activate_block(out, bias, OC, r0, r1, c0, c1, GENC_ACT_IDENTITY, alpha); break;
+    }
+}
+
 static inline void genc_dense_forward(genc_real *out, const genc_real *inp, const genc_real *weight,
                                const genc_real *bias, int B, int C, int OC, int act, genc_real alpha)
 {
-    /* out (B,OC), inp (B,C), weight (OC,C), bias (OC) */
-    genc_gemm(0, 1, B, OC, C, inp, C, weight, C, 0, out, OC);
-    for (int b = 0; b < B; b++) {
-        genc_real *row = out + (size_t)b * OC;
-        for (int o = 0; o < OC; o++)
-            row[o] = genc_activate(act, row[o] + (bias ? bias[o] : 0), alpha);
+    /* out (B,OC), inp (B,C), weight (OC,C), bias (OC). Threaded, each thread
+     * applies bias and activation to its band while the band is in its cache
+     * (serially, a sigmoid over 64x784 took 20 us, a fifth of the layer). */
+    int threads = genc_gemm_threads(B, OC, C);
+    if (threads > 1) {
+        GENC_OMP(parallel for schedule(static))
+        for (int t = 0; t < threads; t++) {
+            int by_columns, lo, n;
+            genc_gemm_band(t, threads, 0, 1, B, OC, C, inp, C, weight, C, 0, out, OC, &by_columns, &lo, &n);
+            if (n > 0 && by_columns) genc_bias_activate(out, bias, OC, 0, B, lo, lo + n, act, alpha);
+            if (n > 0 && !by_columns) genc_bias_activate(out, bias, OC, lo, lo + n, 0, OC, act, alpha);
+        }
+        return;
     }
+    genc_gemm(0, 1, B, OC, C, inp, C, weight, C, 0, out, OC);
+    genc_bias_activate(out, bias, OC, 0, B, 0, OC, act, alpha);
 }
 
 /* dout is turned into the pre-activation gradient in place: nothing reads it
@@ -1421,8 +1479,8 @@ static inline void genc_bce_forward(genc_real *out, const genc_real *prob, const
                              genc_real target_value, size_t n)
 {
     double total;
-    if (target) GENC_LANE_SUM(total, n, i, genc_bce_term(prob[i], target[i]));
-    else GENC_LANE_SUM(total, n, i, genc_bce_term(prob[i], target_value));
+    if (target) GENC_COSTLY_LANE_SUM(total, n, i, genc_bce_term(prob[i], target[i]));
+    else GENC_COSTLY_LANE_SUM(total, n, i, genc_bce_term(prob[i], target_value));
     out[0] = (genc_real)(total / n);
 }
 
@@ -1452,8 +1510,8 @@ static inline void genc_bce_logits_forward(genc_real *out, const genc_real *logi
                                     genc_real target_value, size_t n)
 {
     double total;
-    if (target) GENC_LANE_SUM(total, n, i, genc_bce_logits_term(logits[i], target[i]));
-    else GENC_LANE_SUM(total, n, i, genc_bce_logits_term(logits[i], target_value));
+    if (target) GENC_COSTLY_LANE_SUM(total, n, i, genc_bce_logits_term(logits[i], target[i]));
+    else GENC_COSTLY_LANE_SUM(total, n, i, genc_bce_logits_term(logits[i], target_value));
     out[0] = (genc_real)(total / n);
 }
 
@@ -1477,7 +1535,7 @@ static inline void genc_kl_normal_forward(genc_real *out, const genc_real *mean,
                                    int B, int D)
 {
     double total;
-    GENC_LANE_SUM(total, (size_t)B * D, i, 1 + logvar[i] - mean[i] * mean[i] - GENC_EXP(logvar[i]));
+    GENC_COSTLY_LANE_SUM(total, (size_t)B * D, i, 1 + logvar[i] - mean[i] * mean[i] - GENC_EXP(logvar[i]));
     out[0] = (genc_real)(-0.5 * total / B);
 }
 

@@ -112,8 +112,8 @@ START_TEST(lane_sums_match_long_double)
 }
 END_TEST
 
-/* From GENC_PARALLEL_SUM terms on, the parts run on threads: the same bits
- * on one thread as on two. */
+/* GENC_COSTLY_LANE_SUM runs the parts on threads from GENC_PARALLEL_SUM
+ * terms on: the same bits on one thread as on two, and as GENC_LANE_SUM. */
 START_TEST(lane_sums_do_not_depend_on_the_thread_count)
 {
     static const size_t lengths[] = {16384, 16385, 50176, 100003};
@@ -125,10 +125,13 @@ START_TEST(lane_sums_do_not_depend_on_the_thread_count)
         for (int threads = 1; threads <= 2; threads++) {
             omp_set_num_threads(threads);
             ck_assert_int_eq(genc_team_size(GENC_SUM_PARTS), threads);
-            GENC_LANE_SUM(by_thread_count[threads - 1], lengths[k], i, (double)v[i] * v[i] / 7);
+            GENC_COSTLY_LANE_SUM(by_thread_count[threads - 1], lengths[k], i, (double)v[i] * v[i] / 7);
         }
         ck_assert_msg(memcmp(&by_thread_count[0], &by_thread_count[1], sizeof(double)) == 0, "n=%zu: %.17g vs %.17g",
                       lengths[k], by_thread_count[0], by_thread_count[1]);
+        double serial;
+        GENC_LANE_SUM(serial, lengths[k], i, (double)v[i] * v[i] / 7);
+        ck_assert(memcmp(&serial, &by_thread_count[1], sizeof(double)) == 0);
     }
     free(v);
 }
