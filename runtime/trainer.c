@@ -186,15 +186,27 @@ void genc_scale_images(const GencModel *m, float *dst, const float *src, size_t 
     for (size_t i = 0; i < n; i++) dst[i] = lo + span * src[i];
 }
 
-/* Copies one batch of images (or labels) in the current order into dst. */
-static void copy_batch(const GencTrainer *t, float *dst, bool labels)
+/* Image b of the batch, in the current order, scaled into dst. */
+static void copy_image(const GencTrainer *t, float *dst, int b)
 {
     const GencDataset *d = t->data;
     size_t pixels = (size_t)d->channels * d->height * d->width;
-    for (int b = 0; b < t->model->batch; b++) {
-        uint32_t k = t->order[t->position + b];
-        if (labels) dst[b] = d->labels[k];
-        else genc_scale_images(t->model, dst + (size_t)b * pixels, d->images + (size_t)k * pixels, pixels);
+    genc_scale_images(t->model, dst + (size_t)b * pixels, d->images + (size_t)t->order[t->position + b] * pixels, pixels);
+}
+
+/* Copies one batch of images (or labels) in the current order into dst.
+ * Every thread copies a share of the images: the reads are scattered over
+ * the data set, ~30 us for 64 Fashion-MNIST images on one thread. */
+static void copy_batch(const GencTrainer *t, float *dst, bool labels)
+{
+    int batch = t->model->batch;
+    if (labels) {
+        for (int b = 0; b < batch; b++) dst[b] = t->data->labels[t->order[t->position + b]];
+    } else if (omp_get_max_threads() > 1) { /* a team of one would allocate on every step */
+#pragma omp parallel for schedule(static)
+        for (int b = 0; b < batch; b++) copy_image(t, dst, b);
+    } else {
+        for (int b = 0; b < batch; b++) copy_image(t, dst, b);
     }
 }
 
