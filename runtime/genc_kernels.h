@@ -143,39 +143,37 @@ enum { GENC_LANES = 16, GENC_SUM_PARTS = 4, GENC_PARALLEL_SUM = 16384 };
         genc_parts[part] = 0;                                                                                    \
         for (int genc_lane = 0; genc_lane < GENC_LANES; genc_lane++) genc_parts[part] += genc_lanes[genc_lane];  \
     } while (0)
-#define GENC_LANE_SUM_FROM(parallel_from, total, n, i, term)                                                     \
-    do {                                                                                                         \
-        double genc_parts[GENC_SUM_PARTS];                                                                       \
-        size_t genc_n = (size_t)(n), genc_groups = (genc_n + GENC_LANES - 1) / GENC_LANES;                      \
-        size_t genc_part_size = (genc_groups + GENC_SUM_PARTS - 1) / GENC_SUM_PARTS * GENC_LANES;                \
-        int genc_threads = genc_n >= (parallel_from) && !genc_in_parallel() ? genc_team_size(GENC_SUM_PARTS) : 1; \
-        if (genc_threads > 1) { /* a branch, not an if clause: a team of one must not be started */          \
-            GENC_OMP(parallel for schedule(static) num_threads(genc_threads))                                    \
-            for (int genc_part = 0; genc_part < GENC_SUM_PARTS; genc_part++)                                     \
-                GENC_LANE_SUM_PART(genc_part, genc_part_size, genc_n, i, term);                                  \
-        } else {                                                                                                 \
-            for (int genc_part = 0; genc_part < GENC_SUM_PARTS; genc_part++)                                     \
-                GENC_LANE_SUM_PART(genc_part, genc_part_size, genc_n, i, term);                                  \
-        }                                                                                                        \
-        (total) = 0;                                                                                             \
-        for (int genc_part = 0; genc_part < GENC_SUM_PARTS; genc_part++) (total) += genc_parts[genc_part];      \
-    } while (0)
-#define GENC_LANE_SUM(total, n, i, term) GENC_LANE_SUM_FROM(SIZE_MAX, total, n, i, term)
 
-/* for (i < n) body, on threads from GENC_PARALLEL_SUM elements on: for the
- * losses' gradients, whose inputs the threads' bands of the last layer wrote
- * (serial, the VAE's BCE gradient took 18 us at 2 threads, 7 at 1). */
-#define GENC_ELEMENTWISE(n, i, ...)                                                                              \
+/* for (i < n) body, on threads where `threaded` holds and there is more than
+ * one thread to run them and no parallel region around; serially otherwise.
+ * A branch rather than an if clause: a team of one must not be started. */
+#define GENC_PARALLEL_FOR_IF(threaded, n, i, ...)                                                                \
     do {                                                                                                         \
         size_t genc_count = (size_t)(n);                                                                         \
-        if (genc_count >= GENC_PARALLEL_SUM && !genc_in_parallel() && genc_team_size(2) > 1) {                   \
+        if ((threaded) && !genc_in_parallel() && genc_team_size(2) > 1) {                                        \
             GENC_OMP(parallel for schedule(static))                                                              \
             for (size_t i = 0; i < genc_count; i++) { __VA_ARGS__ }                                              \
         } else {                                                                                                 \
             for (size_t i = 0; i < genc_count; i++) { __VA_ARGS__ }                                              \
         }                                                                                                        \
     } while (0)
+#define GENC_LANE_SUM_FROM(parallel_from, total, n, i, term)                                                     \
+    do {                                                                                                         \
+        double genc_parts[GENC_SUM_PARTS];                                                                       \
+        size_t genc_n = (size_t)(n), genc_groups = (genc_n + GENC_LANES - 1) / GENC_LANES;                      \
+        size_t genc_part_size = (genc_groups + GENC_SUM_PARTS - 1) / GENC_SUM_PARTS * GENC_LANES;                \
+        GENC_PARALLEL_FOR_IF(genc_n >= (parallel_from), GENC_SUM_PARTS, genc_part,                               \
+                             GENC_LANE_SUM_PART(genc_part, genc_part_size, genc_n, i, term););                   \
+        (total) = 0;                                                                                             \
+        for (int genc_part = 0; genc_part < GENC_SUM_PARTS; genc_part++) (total) += genc_parts[genc_part];      \
+    } while (0)
+#define GENC_LANE_SUM(total, n, i, term) GENC_LANE_SUM_FROM(SIZE_MAX, total, n, i, term)
 #define GENC_COSTLY_LANE_SUM(total, n, i, term) GENC_LANE_SUM_FROM(GENC_PARALLEL_SUM, total, n, i, term)
+
+/* for (i < n) body, on threads from GENC_PARALLEL_SUM elements on: for the
+ * losses' gradients, whose inputs the threads' bands of the last layer wrote
+ * (serial, the VAE's BCE gradient took 18 us at 2 threads, 7 at 1). */
+#define GENC_ELEMENTWISE(n, i, ...) GENC_PARALLEL_FOR_IF((size_t)(n) >= GENC_PARALLEL_SUM, n, i, __VA_ARGS__)
 
 enum { GENC_ACT_IDENTITY, GENC_ACT_RELU, GENC_ACT_LEAKY_RELU, GENC_ACT_SIGMOID, GENC_ACT_TANH };
 
@@ -448,7 +446,7 @@ static inline void genc_gemm_band(int t, int threads, int trans_a, int trans_b, 
     int band = ((extent + threads - 1) / threads + GENC_GEMM_NR - 1) / GENC_GEMM_NR * GENC_GEMM_NR;
     *lo = t * band < extent ? t * band : extent;
     *n = extent - *lo < band ? extent - *lo : band;
-    if (*n <= 0) return;
+    if (*n == 0) return;
     if (*by_columns)
         genc_blas_gemm(trans_a, trans_b, M, *n, K, A, lda, trans_b ? B + (size_t)*lo * ldb : B + *lo, ldb, acc,
                        C + *lo, ldc);
@@ -514,8 +512,8 @@ static inline void genc_dense_forward(genc_real *out, const genc_real *inp, cons
         for (int t = 0; t < threads; t++) {
             int by_columns, lo, n;
             genc_gemm_band(t, threads, 0, 1, B, OC, C, inp, C, weight, C, 0, out, OC, &by_columns, &lo, &n);
-            if (n > 0 && by_columns) genc_bias_activate(out, bias, OC, 0, B, lo, lo + n, act, alpha);
-            if (n > 0 && !by_columns) genc_bias_activate(out, bias, OC, lo, lo + n, 0, OC, act, alpha);
+            if (by_columns) genc_bias_activate(out, bias, OC, 0, B, lo, lo + n, act, alpha);
+            else genc_bias_activate(out, bias, OC, lo, lo + n, 0, OC, act, alpha);
         }
         return;
     }
