@@ -165,6 +165,33 @@ START_TEST(batch_one_product_matches_double)
 }
 END_TEST
 
+/* genc_gemm on a few rows times a large B stored (N, K), which it computes as
+ * dot products instead of calling BLAS, and on the rows on either side of
+ * that switch (4 and 5, through BLAS). */
+START_TEST(few_row_large_product_matches_double)
+{
+    enum { N = 2600, K = 400 }; /* N·K above GENC_SMALL_GEMM */
+    srand(5);
+    float *a = malloc(sizeof(float) * 5 * K), *b = malloc(sizeof(float) * N * K), *c = malloc(sizeof(float) * 5 * N);
+    for (int i = 0; i < 5 * K; i++) a[i] = (float)rand() / RAND_MAX - 0.5f;
+    for (int i = 0; i < N * K; i++) b[i] = (float)rand() / RAND_MAX - 0.5f;
+    for (int M = 1; M <= 5; M++)
+        for (int acc = 0; acc < 2; acc++) {
+            for (int i = 0; i < M * N; i++) c[i] = 0.5f;
+            genc_gemm(0, 1, M, N, K, a, K, b, K, acc, c, N);
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++) {
+                    double want = acc ? 0.5 : 0, size = 0;
+                    for (int k = 0; k < K; k++)
+                        want += (double)a[i * K + k] * b[j * K + k], size += fabs(a[i * K + k] * b[j * K + k]);
+                    ck_assert_msg(fabs(c[i * N + j] - want) <= 1e-6 * (1 + size), "M=%d acc=%d: c[%d,%d] = %.9g, want %.9g",
+                                  M, acc, i, j, c[i * N + j], want);
+                }
+        }
+    free(a), free(b), free(c);
+}
+END_TEST
+
 /* Every transpose pair, sizes around the 4x16 tile and the 256-deep panel. */
 START_TEST(small_product_matches_double)
 {
@@ -283,6 +310,7 @@ int main(void)
     tcase_add_test(tc, lane_sums_match_long_double);
     tcase_add_test(tc, lane_sums_do_not_depend_on_the_thread_count);
     tcase_add_test(tc, batch_one_product_matches_double);
+    tcase_add_test(tc, few_row_large_product_matches_double);
     tcase_add_test(tc, small_product_matches_double);
     tcase_add_test(tc, normal_pair_matches_double_box_muller);
     tcase_add_test(tc, normals_are_standard_and_independent);
