@@ -226,6 +226,9 @@ enum { GENC_GEMM_MR = 4, GENC_GEMM_NR = 16, GENC_GEMM_KC = 256 }; /* the shuffle
 #if defined(__GNUC__)
 /* weights on a cache line's boundary: a row's vector loads never straddle two */
 #define GENC_LINE_ALIGNED __attribute__((aligned(64)))
+/* a loop nest compiled on its own: inlined into a large step function, its
+ * pointers were kept in vector registers and the loop ran 2x slower */
+#define GENC_NOINLINE __attribute__((noinline, unused))
 typedef genc_real genc_gemm_row __attribute__((vector_size(GENC_GEMM_NR * sizeof(genc_real))));
 typedef genc_real genc_gemm_half __attribute__((vector_size(GENC_GEMM_NR / 2 * sizeof(genc_real))));
 #if defined(__has_builtin)
@@ -235,6 +238,7 @@ typedef genc_real genc_gemm_half __attribute__((vector_size(GENC_GEMM_NR / 2 * s
 #endif
 #else
 #define GENC_LINE_ALIGNED
+#define GENC_NOINLINE
 #endif
 
 /* c (MR,NR) = Σ_k a_r[k·a_step] · b[k·b_step + (0..NR)]: rows a_r of A read
@@ -430,14 +434,26 @@ static inline int genc_gemm_is_small(int trans_a, int trans_b, int M, int N, int
     return (double)M * N * K <= GENC_SMALL_GEMM || (!trans_a && trans_b && M < GENC_GEMM_MR);
 }
 
-/* How many threads share a product: one if it is small, or if it runs inside
- * a parallel region already. */
-static inline int genc_gemm_threads(int trans_a, int trans_b, int M, int N, int K)
+/* A product, or one thread's band of one, on the calling thread. `small`
+ * is genc_gemm_is_small of the whole product, so that a band's elements are
+ * computed as they would be on one thread. */
+static inline void genc_gemm_serial(int small, int trans_a, int trans_b, int M, int N, int K, const genc_real *A,
+                                    int lda, const genc_real *B, int ldb, int acc, genc_real *C, int ldc)
+{
+    if (small)
+        genc_gemm_small(trans_a, trans_b, M, N, K, A, lda, B, ldb, acc, C, ldc);
+    else
+        genc_blas_gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, acc, C, ldc);
+}
+
+/* How many threads share a product: one if it is small (10^6 multiply-adds
+ * or fewer), or if it runs inside a parallel region already. */
+static inline int genc_gemm_threads(int M, int N, int K)
 {
 #if defined(_OPENMP) && !defined(GENC_NO_BLAS)
-    if (!genc_gemm_is_small(trans_a, trans_b, M, N, K) && !omp_in_parallel()) return omp_get_max_threads();
+    if ((double)M * N * K > GENC_SMALL_GEMM && !omp_in_parallel()) return omp_get_max_threads();
 #else
-    (void)trans_a, (void)trans_b, (void)M, (void)N, (void)K;
+    (void)M, (void)N, (void)K;
 #endif
     return 1;
 }
@@ -456,22 +472,19 @@ static inline void genc_gemm_band(int t, int threads, int trans_a, int trans_b, 
     *lo = t * band < extent ? t * band : extent;
     *n = extent - *lo < band ? extent - *lo : band;
     if (*n == 0) return;
+    int small = genc_gemm_is_small(trans_a, trans_b, M, N, K);
     if (*by_columns)
-        genc_blas_gemm(trans_a, trans_b, M, *n, K, A, lda, trans_b ? B + (size_t)*lo * ldb : B + *lo, ldb, acc,
-                       C + *lo, ldc);
+        genc_gemm_serial(small, trans_a, trans_b, M, *n, K, A, lda, trans_b ? B + (size_t)*lo * ldb : B + *lo, ldb, acc,
+                         C + *lo, ldc);
     else
-        genc_blas_gemm(trans_a, trans_b, *n, N, K, trans_a ? A + *lo : A + (size_t)*lo * lda, lda, B, ldb, acc,
-                       C + (size_t)*lo * ldc, ldc);
+        genc_gemm_serial(small, trans_a, trans_b, *n, N, K, trans_a ? A + *lo : A + (size_t)*lo * lda, lda, B, ldb, acc,
+                         C + (size_t)*lo * ldc, ldc);
 }
 
 static inline void genc_gemm(int trans_a, int trans_b, int M, int N, int K, const genc_real *A, int lda,
                              const genc_real *B, int ldb, int acc, genc_real *C, int ldc)
 {
-    if (genc_gemm_is_small(trans_a, trans_b, M, N, K)) {
-        genc_gemm_small(trans_a, trans_b, M, N, K, A, lda, B, ldb, acc, C, ldc);
-        return;
-    }
-    int threads = genc_gemm_threads(trans_a, trans_b, M, N, K);
+    int threads = genc_gemm_threads(M, N, K);
     if (threads > 1) {
         GENC_OMP(parallel for schedule(static))
         for (int t = 0; t < threads; t++) {
@@ -480,7 +493,8 @@ static inline void genc_gemm(int trans_a, int trans_b, int M, int N, int K, cons
         }
         return;
     }
-    genc_blas_gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, acc, C, ldc);
+    genc_gemm_serial(genc_gemm_is_small(trans_a, trans_b, M, N, K), trans_a, trans_b, M, N, K, A, lda, B, ldb, acc,
+                     C, ldc);
 }
 
 /* ---- dense: out = act(inp · weightᵀ + bias) ---------------------------- */
@@ -515,7 +529,7 @@ static inline void genc_dense_forward(genc_real *out, const genc_real *inp, cons
     /* out (B,OC), inp (B,C), weight (OC,C), bias (OC). Threaded, each thread
      * applies bias and activation to its band while the band is in its cache
      * (serially, a sigmoid over 64x784 took 20 us, a fifth of the layer). */
-    int threads = genc_gemm_threads(0, 1, B, OC, C);
+    int threads = genc_gemm_threads(B, OC, C);
     if (threads > 1) {
         GENC_OMP(parallel for schedule(static))
         for (int t = 0; t < threads; t++) {
@@ -610,27 +624,37 @@ static inline void genc_im2col(genc_real *col, const genc_real *img, int channel
             }
 }
 
-/* img = [img +] windows of col folded back (the adjoint of im2col) */
+/* channel c of img = [img +] windows of col folded back */
+static GENC_NOINLINE void genc_col2im_channel(genc_real *img, const genc_real *col, int c, int IH, int IW, int GH, int GW,
+                                       int K, int S, int PT, int PL, int acc)
+{
+    genc_real *plane = img + (size_t)c * IH * IW;
+    if (!acc)
+        for (size_t i = 0; i < (size_t)IH * IW; i++) plane[i] = 0;
+    for (int ky = 0; ky < K; ky++)
+        for (int kx = 0; kx < K; kx++) {
+            const genc_real *row = col + ((size_t)(c * K + ky) * K + kx) * GH * GW;
+            int lo, hi;
+            genc_window_span(GW, IW, S, PL, kx, &lo, &hi);
+            for (int gy = 0; gy < GH; gy++) {
+                int iy = gy * S - PT + ky;
+                if (iy < 0 || iy >= IH) continue;
+                genc_real *dst = plane + (size_t)iy * IW;
+                const genc_real *src = row + (size_t)gy * GW;
+                int shift = kx - PL;
+                for (int gx = lo; gx < hi; gx++) dst[gx * S + shift] += src[gx];
+            }
+        }
+}
+
+/* img = [img +] windows of col folded back (the adjoint of im2col). The
+ * channels are shared among threads where no sample loop holds them, as in
+ * a sampler at batch 1 (DCGAN's generator: 200 us of col2im serially). */
 static inline void genc_col2im(genc_real *img, const genc_real *col, int channels, int IH, int IW, int GH, int GW,
                                int K, int S, int PT, int PL, int acc)
 {
-    if (!acc)
-        for (size_t i = 0; i < (size_t)channels * IH * IW; i++) img[i] = 0;
-    for (int c = 0; c < channels; c++)
-        for (int ky = 0; ky < K; ky++)
-            for (int kx = 0; kx < K; kx++) {
-                const genc_real *row = col + ((size_t)(c * K + ky) * K + kx) * GH * GW;
-                int lo, hi;
-                genc_window_span(GW, IW, S, PL, kx, &lo, &hi);
-                for (int gy = 0; gy < GH; gy++) {
-                    int iy = gy * S - PT + ky;
-                    if (iy < 0 || iy >= IH) continue;
-                    genc_real *dst = img + ((size_t)c * IH + iy) * IW;
-                    const genc_real *src = row + (size_t)gy * GW;
-                    int shift = kx - PL;
-                    for (int gx = lo; gx < hi; gx++) dst[gx * S + shift] += src[gx];
-                }
-            }
+    GENC_PARALLEL_FOR_IF((size_t)channels * K * K * GH * GW >= GENC_PARALLEL_SUM, channels, c,
+                         genc_col2im_channel(img, col, (int)c, IH, IW, GH, GW, K, S, PT, PL, acc););
 }
 
 /* out (B, C, HW) = act(out + bias per channel); bias may be NULL */

@@ -9,11 +9,14 @@
  *   the plain-loop sampler at batch 1 (a different summation order than
  *   OpenBLAS's), and bit for bit for the --blas sampler at the model's batch
  *   (the same kernels and the same products);
+ * - the --blas sampler at batch 1 built with -fopenmp gives on 2 threads the
+ *   bits it gives built without OpenMP;
  * - NAME_sample_seeded(seed) draws the z the runtime's generator draws. */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
 #include <dlfcn.h>
 #include <math.h>
+#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,6 +203,24 @@ START_TEST(exported_sampler_matches_trainer)
     ck_assert_msg(memcmp(got, want, sizeof(float) * per_image * (size_t)n) == 0,
                   "%s: the --blas sampler differs from the trainer", name);
     dlclose(so);
+
+    /* --blas at batch 1 built with -fopenmp on 2 threads (bands of the large
+     * products, col2im by channel): the same bits as built without OpenMP */
+    float *serial = NULL;
+    for (int openmp = 0; openmp < 2; openmp++) {
+        snprintf(name, sizeof name, "%s_blas1_%s", m->name, openmp ? "openmp" : "serial");
+        ck_assert_int_eq(sh("cd " GENC_SOURCE_DIR " && " GENC_EXE " export %s --weights %s -o %s --name %s --blas"
+                            " > /dev/null", c->spec, ckpt, workdir, name), 0);
+        so = load_sampler(name, openmp ? "-fopenmp " GENC_BLAS_LIBS : GENC_BLAS_LIBS);
+        omp_set_num_threads(2);
+        free(got);
+        got = run_sampler(so, name, m, 1, n, z, labelled ? labels : NULL);
+        dlclose(so);
+        if (!openmp) serial = got, got = NULL;
+    }
+    ck_assert_msg(memcmp(got, serial, sizeof(float) * per_image * (size_t)n) == 0,
+                  "%s: 2 threads differ from 1", name);
+    free(serial);
 
     free(z), free(labels_f), free(labels), free(want), free(got), free(image), free(z1), free(direct);
     genc_trainer_free(t);

@@ -2,8 +2,8 @@
  * the double build that test_kernels checks: the polynomial e^x behind
  * sigmoid and the log behind BCE, the loss sums' lanes, the batch-1 dense
  * product (eight rows reduced together by vector shuffles) and the small
- * product's tiles, which read A and B in place, and the float Box-Muller of
- * genc_rng.h, each against a double-precision reference. */
+ * product's tiles, which read A and B in place, col2im on threads, and the
+ * float Box-Muller of genc_rng.h, each against a double-precision reference. */
 #include "../runtime/genc_kernels.h"
 #include "../runtime/genc_rng.h"
 
@@ -223,6 +223,53 @@ START_TEST(small_product_matches_double)
 }
 END_TEST
 
+/* genc_col2im shares the channels among threads where no sample loop holds
+ * them (a sampler at batch 1): against the fold computed in double, and the
+ * same bits on one thread as on two, with and without padding and acc. */
+START_TEST(col2im_matches_double_on_any_thread_count)
+{
+    enum { CH = 40, IH = 28, IW = 27, K = 3 };
+    static const int geometry[][3] = {{2, 0, 0}, {2, 1, 1}, {1, 1, 1}}; /* stride, top pad, left pad */
+    srand(3);
+    for (size_t g = 0; g < sizeof geometry / sizeof *geometry; g++) {
+        int S = geometry[g][0], PT = geometry[g][1], PL = geometry[g][2];
+        int GH = (IH + 2 * PT - K) / S + 1, GW = (IW + 2 * PL - K) / S + 1;
+        size_t n_col = (size_t)CH * K * K * GH * GW, n_img = (size_t)CH * IH * IW;
+        ck_assert(n_col >= GENC_PARALLEL_SUM);
+        float *col = malloc(sizeof(float) * n_col), *img[2];
+        double *want = malloc(sizeof(double) * n_img);
+        for (size_t i = 0; i < n_col; i++) col[i] = (float)rand() / RAND_MAX - 0.5f;
+        for (int acc = 0; acc < 2; acc++) {
+            for (size_t i = 0; i < n_img; i++) want[i] = acc ? 0.25 : 0;
+            for (int c = 0; c < CH; c++)
+                for (int ky = 0; ky < K; ky++)
+                    for (int kx = 0; kx < K; kx++)
+                        for (int gy = 0; gy < GH; gy++)
+                            for (int gx = 0; gx < GW; gx++) {
+                                int iy = gy * S - PT + ky, ix = gx * S - PL + kx;
+                                if (iy >= 0 && iy < IH && ix >= 0 && ix < IW)
+                                    want[((size_t)c * IH + iy) * IW + ix] +=
+                                        col[((((size_t)c * K + ky) * K + kx) * GH + gy) * GW + gx];
+                            }
+            for (int threads = 1; threads <= 2; threads++) {
+                omp_set_num_threads(threads);
+                ck_assert_int_eq(genc_team_size(2), threads);
+                img[threads - 1] = malloc(sizeof(float) * n_img);
+                for (size_t i = 0; i < n_img; i++) img[threads - 1][i] = 0.25f;
+                genc_col2im(img[threads - 1], col, CH, IH, IW, GH, GW, K, S, PT, PL, acc);
+                for (size_t i = 0; i < n_img; i++)
+                    ck_assert_msg(fabs(img[threads - 1][i] - want[i]) <= 1e-6 * (1 + fabs(want[i])) * K * K,
+                                  "stride %d pad %d acc %d, %d thread(s): img[%zu] = %.9g, want %.9g", S, PT, acc,
+                                  threads, i, img[threads - 1][i], want[i]);
+            }
+            ck_assert(memcmp(img[0], img[1], sizeof(float) * n_img) == 0);
+            free(img[0]), free(img[1]);
+        }
+        free(col), free(want);
+    }
+}
+END_TEST
+
 /* The double-precision Box-Muller of the two 24-bit uniforms that
  * genc_normal_pair takes from a draw. */
 static double normal_pair_in_double(uint64_t draw, double want[2])
@@ -312,6 +359,7 @@ int main(void)
     tcase_add_test(tc, batch_one_product_matches_double);
     tcase_add_test(tc, few_row_large_product_matches_double);
     tcase_add_test(tc, small_product_matches_double);
+    tcase_add_test(tc, col2im_matches_double_on_any_thread_count);
     tcase_add_test(tc, normal_pair_matches_double_box_muller);
     tcase_add_test(tc, normals_are_standard_and_independent);
     suite_add_tcase(s, tc);
