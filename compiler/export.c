@@ -99,7 +99,8 @@ static void emit_sampler_header(Emitter *e)
     P(" * %s (iteration %s). %s.c needs nothing but libm%s; no allocation, no globals\n", s->weights, s->iteration,
       name, s->blas ? " and cblas" : "");
     P(" * that change, so the functions are thread-safe. Inference mode: batchnorm uses its\n"
-      " * running statistics and dropout is off. */\n");
+      " * running statistics and dropout is off. Built with -fopenmp, large products (with\n"
+      " * --blas) and col2im folds are shared among OpenMP threads. */\n");
     P("#ifndef %s_H\n#define %s_H\n\n#include <stdint.h>\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n", N, N);
     P("#define %s_BATCH %d      /* samples per call */\n", N, m->batch);
     P("#define %s_LATENT %zu    /* floats of z per sample, N(0, 1) as in training */\n", N, s->latent);
