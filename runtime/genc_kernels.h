@@ -229,6 +229,13 @@ enum { GENC_GEMM_MR = 4, GENC_GEMM_NR = 16, GENC_GEMM_KC = 256 }; /* the shuffle
 /* a loop nest compiled on its own: inlined into a large step function, its
  * pointers were kept in vector registers and the loop ran 2x slower */
 #define GENC_NOINLINE __attribute__((noinline, unused))
+/* a body specialised at each call: left to itself, gcc made one copy of
+ * genc_activate_run_as for all five activations, with the switch inside its
+ * loop (DCGAN's training 15% slower) */
+#define GENC_ALWAYS_INLINE __attribute__((always_inline))
+/* a short loop left for the vectoriser: at -O3 gcc unrolls it completely
+ * first, and its sixteen copies stayed scalar (a sigmoid 4x slower) */
+#define GENC_KEEP_LOOP _Pragma("GCC unroll 1")
 typedef genc_real genc_gemm_row __attribute__((vector_size(GENC_GEMM_NR * sizeof(genc_real))));
 typedef genc_real genc_gemm_half __attribute__((vector_size(GENC_GEMM_NR / 2 * sizeof(genc_real))));
 #if defined(__has_builtin)
@@ -239,6 +246,8 @@ typedef genc_real genc_gemm_half __attribute__((vector_size(GENC_GEMM_NR / 2 * s
 #else
 #define GENC_LINE_ALIGNED
 #define GENC_NOINLINE
+#define GENC_ALWAYS_INLINE
+#define GENC_KEEP_LOOP
 #endif
 
 /* c (MR,NR) = Σ_k a_r[k·a_step] · b[k·b_step + (0..NR)]: rows a_r of A read
@@ -314,6 +323,13 @@ static inline genc_real genc_dot(const genc_real *a, const genc_real *b, int n)
 
 enum { GENC_DOT_ROWS = 8 };
 
+/* Whether C = A·Bᵀ is a few rows of A (fewer than a tile's) times B stored
+ * (N,K): dot products of contiguous rows. */
+static inline int genc_gemm_is_row_dots(int trans_a, int trans_b, int M)
+{
+    return !trans_a && trans_b && M < GENC_GEMM_MR;
+}
+
 /* out[r] = [out[r] +] a · b_r for the eight rows b_r = b + r·ldb: each
  * vector of a, loaded once, serves all eight, and the eight sums are reduced
  * together. */
@@ -368,7 +384,7 @@ static inline void genc_gemm_small(int trans_a, int trans_b, int M, int N, int K
     /* A few rows times B stored (N,K) — a dense layer at batch 1, as in a
      * sampler — are dot products of contiguous rows: packing would cost more
      * than the product. */
-    if (!trans_a && trans_b && M < GENC_GEMM_MR) {
+    if (genc_gemm_is_row_dots(trans_a, trans_b, M)) {
         for (int i = 0; i < M; i++) {
             const genc_real *a = A + (size_t)i * lda;
             genc_real *c = C + (size_t)i * ldc;
@@ -431,7 +447,7 @@ static inline void genc_blas_gemm(int trans_a, int trans_b, int M, int N, int K,
  * cblas_sgemm, 71 us as dot products). */
 static inline int genc_gemm_is_small(int trans_a, int trans_b, int M, int N, int K)
 {
-    return (double)M * N * K <= GENC_SMALL_GEMM || (!trans_a && trans_b && M < GENC_GEMM_MR);
+    return (double)M * N * K <= GENC_SMALL_GEMM || genc_gemm_is_row_dots(trans_a, trans_b, M);
 }
 
 /* A product, or one thread's band of one, on the calling thread. `small`
@@ -447,13 +463,17 @@ static inline void genc_gemm_serial(int small, int trans_a, int trans_b, int M, 
 }
 
 /* How many threads share a product: one if it is small (10^6 multiply-adds
- * or fewer), or if it runs inside a parallel region already. */
-static inline int genc_gemm_threads(int M, int N, int K)
+ * or fewer), or if it runs inside a parallel region already. Row dots read
+ * each element of B once, so their time is B's stream from the cache, and
+ * two cores (two L2s) halve it from a smaller size: 256 KB of B. */
+static inline int genc_gemm_threads(int trans_a, int trans_b, int M, int N, int K)
 {
 #if defined(_OPENMP) && !defined(GENC_NO_BLAS)
-    if ((double)M * N * K > GENC_SMALL_GEMM && !omp_in_parallel()) return omp_get_max_threads();
+    int large = genc_gemm_is_row_dots(trans_a, trans_b, M) ? (double)N * K * sizeof(genc_real) >= 262144.0
+                                                           : (double)M * N * K > GENC_SMALL_GEMM;
+    if (large && !omp_in_parallel()) return omp_get_max_threads();
 #else
-    (void)M, (void)N, (void)K;
+    (void)trans_a, (void)trans_b, (void)M, (void)N, (void)K;
 #endif
     return 1;
 }
@@ -484,7 +504,7 @@ static inline void genc_gemm_band(int t, int threads, int trans_a, int trans_b, 
 static inline void genc_gemm(int trans_a, int trans_b, int M, int N, int K, const genc_real *A, int lda,
                              const genc_real *B, int ldb, int acc, genc_real *C, int ldc)
 {
-    int threads = genc_gemm_threads(M, N, K);
+    int threads = genc_gemm_threads(trans_a, trans_b, M, N, K);
     if (threads > 1) {
         GENC_OMP(parallel for schedule(static))
         for (int t = 0; t < threads; t++) {
@@ -497,29 +517,49 @@ static inline void genc_gemm(int trans_a, int trans_b, int M, int N, int K, cons
                      C, ldc);
 }
 
-/* ---- dense: out = act(inp · weightᵀ + bias) ---------------------------- */
-
-static inline void genc_bias_activate_block(genc_real *out, const genc_real *bias, int OC, int r0, int r1, int c0,
-                                            int c1, int act, genc_real alpha)
+/* dst[i] = act(src[i] + (bias ? bias[i] : add)) for i < n, act a constant
+ * here: runs of NR values through a local copy, then the rest one by one.
+ * Loops of a constant count over memory nothing else can reach vectorise at
+ * -O2 as well, where gcc leaves a loop of unknown count scalar (a thread's
+ * band of a sigmoid over 784 columns took 2 us). dst may be src. */
+static inline GENC_ALWAYS_INLINE void genc_activate_run_as(genc_real *dst, const genc_real *src, const genc_real *bias, genc_real add,
+                                        int n, int act, genc_real alpha)
 {
-    for (int b = r0; b < r1; b++) {
-        genc_real *row = out + (size_t)b * OC;
-        for (int o = c0; o < c1; o++) row[o] = genc_activate(act, row[o] + (bias ? bias[o] : 0), alpha);
+    int i = 0;
+    for (; i + GENC_GEMM_NR <= n; i += GENC_GEMM_NR) {
+        genc_real run[GENC_GEMM_NR];
+        if (bias)
+            GENC_KEEP_LOOP for (int j = 0; j < GENC_GEMM_NR; j++) run[j] = src[i + j] + bias[i + j];
+        else
+            GENC_KEEP_LOOP for (int j = 0; j < GENC_GEMM_NR; j++) run[j] = src[i + j] + add;
+        GENC_KEEP_LOOP for (int j = 0; j < GENC_GEMM_NR; j++) dst[i + j] = genc_activate(act, run[j], alpha);
+    }
+    for (; i < n; i++) dst[i] = genc_activate(act, src[i] + (bias ? bias[i] : add), alpha);
+}
+
+/* genc_activate_run_as with act made a constant, so that its loops
+ * vectorise where act is a variable */
+static inline void genc_activate_run(genc_real *dst, const genc_real *src, const genc_real *bias, genc_real add,
+                                     int n, int act, genc_real alpha)
+{
+    switch (act) {
+    case GENC_ACT_RELU: genc_activate_run_as(dst, src, bias, add, n, GENC_ACT_RELU, alpha); break;
+    case GENC_ACT_LEAKY_RELU: genc_activate_run_as(dst, src, bias, add, n, GENC_ACT_LEAKY_RELU, alpha); break;
+    case GENC_ACT_SIGMOID: genc_activate_run_as(dst, src, bias, add, n, GENC_ACT_SIGMOID, alpha); break;
+    case GENC_ACT_TANH: genc_activate_run_as(dst, src, bias, add, n, GENC_ACT_TANH, alpha); break;
+    default: genc_activate_run_as(dst, src, bias, add, n, GENC_ACT_IDENTITY, alpha); break;
     }
 }
 
-/* rows [r0, r1) × columns [c0, c1) of out (row stride OC) = act(out + bias).
- * One call per activation, each with a constant act, so that each loop
- * vectorises even where act is a variable (in an OpenMP region's body). */
+/* ---- dense: out = act(inp · weightᵀ + bias) ---------------------------- */
+
+/* rows [r0, r1) × columns [c0, c1) of out (row stride OC) = act(out + bias) */
 static inline void genc_bias_activate(genc_real *out, const genc_real *bias, int OC, int r0, int r1, int c0, int c1,
                                       int act, genc_real alpha)
 {
-    switch (act) {
-    case GENC_ACT_RELU: genc_bias_activate_block(out, bias, OC, r0, r1, c0, c1, GENC_ACT_RELU, alpha); break;
-    case GENC_ACT_LEAKY_RELU: genc_bias_activate_block(out, bias, OC, r0, r1, c0, c1, GENC_ACT_LEAKY_RELU, alpha); break;
-    case GENC_ACT_SIGMOID: genc_bias_activate_block(out, bias, OC, r0, r1, c0, c1, GENC_ACT_SIGMOID, alpha); break;
-    case GENC_ACT_TANH: genc_bias_activate_block(out, bias, OC, r0, r1, c0, c1, GENC_ACT_TANH, alpha); break;
-    default: genc_bias_activate_block(out, bias, OC, r0, r1, c0, c1, GENC_ACT_IDENTITY, alpha); break;
+    for (int b = r0; b < r1; b++) {
+        genc_real *row = out + (size_t)b * OC + c0;
+        genc_activate_run(row, row, bias ? bias + c0 : NULL, 0, c1 - c0, act, alpha);
     }
 }
 
@@ -529,7 +569,7 @@ static inline void genc_dense_forward(genc_real *out, const genc_real *inp, cons
     /* out (B,OC), inp (B,C), weight (OC,C), bias (OC). Threaded, each thread
      * applies bias and activation to its band while the band is in its cache
      * (serially, a sigmoid over 64x784 took 20 us, a fifth of the layer). */
-    int threads = genc_gemm_threads(B, OC, C);
+    int threads = genc_gemm_threads(0, 1, B, OC, C);
     if (threads > 1) {
         GENC_OMP(parallel for schedule(static))
         for (int t = 0; t < threads; t++) {
@@ -663,8 +703,8 @@ static inline void genc_channel_bias_activate(genc_real *out, const genc_real *b
 {
     for (int b = 0; b < B; b++)
         for (int c = 0; c < C; c++) {
-            genc_real *p = out + ((size_t)b * C + c) * HW, add = bias ? bias[c] : 0;
-            for (int i = 0; i < HW; i++) p[i] = genc_activate(act, p[i] + add, alpha);
+            genc_real *p = out + ((size_t)b * C + c) * HW;
+            genc_activate_run(p, p, NULL, bias ? bias[c] : 0, HW, act, alpha);
         }
 }
 
@@ -925,9 +965,9 @@ static inline void genc_unpack_planes(genc_real *out, const genc_real *planes, s
     for (int c = 0; c < channels; c++)
         for (int y = 0; y < rows; y++) {
             const genc_real *src = planes + (size_t)c * plane + at + (size_t)y * wp;
-            genc_real *dst = out + ((size_t)c * rows + y) * cols, add = bias ? bias[c] : 0;
+            genc_real *dst = out + ((size_t)c * rows + y) * cols;
             if (act >= 0)
-                for (int x = 0; x < cols; x++) dst[x] = genc_activate(act, src[x] + add, alpha);
+                genc_activate_run(dst, src, NULL, bias ? bias[c] : 0, cols, act, alpha);
             else
                 for (int x = 0; x < cols; x++) dst[x] = (acc ? dst[x] : 0) + src[x];
         }
@@ -1344,7 +1384,7 @@ static inline void genc_dropout_backward(genc_real *dinp, const genc_real *dout,
 static inline void genc_activation_forward(genc_real *out, const genc_real *inp, size_t n, int act,
                                     genc_real alpha)
 {
-    for (size_t i = 0; i < n; i++) out[i] = genc_activate(act, inp[i], alpha);
+    genc_activate_run(out, inp, NULL, 0, (int)n, act, alpha);
 }
 
 static inline void genc_activation_backward(genc_real *dinp, const genc_real *dout, const genc_real *out,

@@ -3,7 +3,8 @@
  * sigmoid and the log behind BCE, the loss sums' lanes, the batch-1 dense
  * product (eight rows reduced together by vector shuffles) and the small
  * product's tiles, which read A and B in place, col2im on threads, and the
- * float Box-Muller of genc_rng.h, each against a double-precision reference. */
+ * float Box-Muller of genc_rng.h, each against a double-precision reference;
+ * and the activations over runs of values against each value alone. */
 #include "../runtime/genc_kernels.h"
 #include "../runtime/genc_rng.h"
 
@@ -223,6 +224,37 @@ START_TEST(small_product_matches_double)
 }
 END_TEST
 
+/* genc_activate_run computes whole runs of NR values in vector registers
+ * and the rest one by one: every element, at every length and offset, for
+ * every activation, with a bias, with a constant and in place, has the bits
+ * of genc_activate on that one element, so that a band's split between the
+ * two paths never shows. */
+START_TEST(activation_runs_match_each_element)
+{
+    enum { MOST = 3 * GENC_GEMM_NR + 5 };
+    static const int acts[] = {GENC_ACT_IDENTITY, GENC_ACT_RELU, GENC_ACT_LEAKY_RELU, GENC_ACT_SIGMOID, GENC_ACT_TANH};
+    float src[MOST + 1], bias[MOST + 1], got[MOST + 1];
+    srand(5);
+    for (int i = 0; i <= MOST; i++) src[i] = 8 * ((float)rand() / RAND_MAX - 0.5f), bias[i] = (float)rand() / RAND_MAX;
+    for (size_t a = 0; a < sizeof acts / sizeof *acts; a++)
+        for (int offset = 0; offset <= 1; offset++)
+            for (int n = 0; n + offset <= MOST; n++)
+                for (int with_bias = 0; with_bias <= 1; with_bias++) {
+                    const float *b = with_bias ? bias + offset : NULL;
+                    memcpy(got, src, sizeof got);
+                    genc_activate_run(got + offset, got + offset, b, 0.75f, n, acts[a], 0.2f); /* in place */
+                    for (int i = 0; i <= MOST; i++) {
+                        int inside = i >= offset && i < offset + n;
+                        float want = inside ? genc_activate(acts[a], src[i] + (b ? b[i - offset] : 0.75f), 0.2f)
+                                            : src[i];
+                        ck_assert_msg(memcmp(&got[i], &want, sizeof want) == 0,
+                                      "act %d, n %d, offset %d, bias %d: element %d is %.9g, want %.9g", acts[a], n,
+                                      offset, with_bias, i, got[i], want);
+                    }
+                }
+}
+END_TEST
+
 /* genc_col2im shares the channels among threads where no sample loop holds
  * them (a sampler at batch 1): against the fold computed in double, and the
  * same bits on one thread as on two, with and without padding and acc. */
@@ -360,6 +392,7 @@ int main(void)
     tcase_add_test(tc, few_row_large_product_matches_double);
     tcase_add_test(tc, small_product_matches_double);
     tcase_add_test(tc, col2im_matches_double_on_any_thread_count);
+    tcase_add_test(tc, activation_runs_match_each_element);
     tcase_add_test(tc, normal_pair_matches_double_box_muller);
     tcase_add_test(tc, normals_are_standard_and_independent);
     suite_add_tcase(s, tc);
