@@ -303,6 +303,36 @@ static inline genc_real genc_lanes_sum(const genc_gemm_row *v)
 }
 #endif
 
+#if defined(__GNUC__)
+#ifdef GENC_DOUBLE
+typedef int64_t genc_real_bits;
+#else
+typedef int32_t genc_real_bits;
+#endif
+typedef genc_real_bits genc_gemm_row_bits __attribute__((vector_size(GENC_GEMM_NR * sizeof(genc_real))));
+
+/* The lanes that hold a dot's tail, its last n % NR values, when the tail
+ * is read as the last NR values of the row (n ≥ NR): the others were summed
+ * already. So the tail runs in vector registers too; one by one, it took a
+ * third of a 100 -> 12544 layer at batch 1 (93 us; 62 at 96 inputs). */
+static inline void genc_tail_lanes(genc_gemm_row_bits *keep, int tail)
+{
+    const genc_gemm_row_bits lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    *keep = lane >= GENC_GEMM_NR - tail;
+}
+
+/* *s += a · b over NR values, in the lanes of keep only (+0 in the others,
+ * whatever a and b hold there) */
+static inline void genc_add_kept_product(genc_gemm_row *s, const genc_real *a, const genc_real *b,
+                                         const genc_gemm_row_bits *keep)
+{
+    genc_gemm_row x, y;
+    __builtin_memcpy(&x, a, sizeof x);
+    __builtin_memcpy(&y, b, sizeof y);
+    *s += (genc_gemm_row)((genc_gemm_row_bits)(x * y) & *keep);
+}
+#endif
+
 /* a · b over n contiguous values */
 static inline genc_real genc_dot(const genc_real *a, const genc_real *b, int n)
 {
@@ -314,6 +344,12 @@ static inline genc_real genc_dot(const genc_real *a, const genc_real *b, int n)
         __builtin_memcpy(&x, a + k, sizeof x);
         __builtin_memcpy(&y, b + k, sizeof y);
         s += x * y;
+    }
+    if (k < n && n >= GENC_GEMM_NR) {
+        genc_gemm_row_bits keep;
+        genc_tail_lanes(&keep, n - k);
+        genc_add_kept_product(&s, a + n - GENC_GEMM_NR, b + n - GENC_GEMM_NR, &keep);
+        k = n;
     }
     sum = genc_lanes_sum(&s);
 #endif
@@ -351,6 +387,16 @@ static inline void genc_dot_rows(genc_real out[GENC_DOT_ROWS], const genc_real *
         __builtin_memcpy(&y, col + 5 * ld, sizeof y), s5 += x * y;
         __builtin_memcpy(&y, col + 6 * ld, sizeof y), s6 += x * y;
         __builtin_memcpy(&y, col + 7 * ld, sizeof y), s7 += x * y;
+    }
+    if (k < n && n >= GENC_GEMM_NR) {
+        genc_gemm_row_bits keep;
+        genc_tail_lanes(&keep, n - k);
+        const genc_real *last = a + n - GENC_GEMM_NR, *col = b + n - GENC_GEMM_NR;
+        genc_add_kept_product(&s0, last, col, &keep), genc_add_kept_product(&s1, last, col + ld, &keep);
+        genc_add_kept_product(&s2, last, col + 2 * ld, &keep), genc_add_kept_product(&s3, last, col + 3 * ld, &keep);
+        genc_add_kept_product(&s4, last, col + 4 * ld, &keep), genc_add_kept_product(&s5, last, col + 5 * ld, &keep);
+        genc_add_kept_product(&s6, last, col + 6 * ld, &keep), genc_add_kept_product(&s7, last, col + 7 * ld, &keep);
+        k = n;
     }
     /* Each fold adds the two halves of every run of lanes of p and of q, and
      * puts p's results before q's. After three folds lanes (2r, 2r+1) hold

@@ -163,6 +163,19 @@ START_TEST(batch_one_product_matches_double)
             }
             free(a), free(b), free(c);
         }
+    /* A tail of K % 16 values is read as the row's last 16, the first of
+     * them masked off, not multiplied by 0: an infinite weight among them,
+     * summed once already, gives ±∞, not NaN (0·∞). */
+    for (int rows = 1; rows <= GENC_DOT_ROWS; rows += GENC_DOT_ROWS - 1) {
+        enum { K = 20 };
+        float a[K], b[GENC_DOT_ROWS * K], c[GENC_DOT_ROWS];
+        for (int k = 0; k < K; k++) a[k] = 1;
+        for (int i = 0; i < rows * K; i++) b[i] = 0.5f;
+        b[5] = INFINITY; /* first row: summed among values 0-15, and within the last 16 (4-19) */
+        genc_gemm_small(0, 1, 1, rows, K, a, K, b, K, 0, c, rows);
+        ck_assert_msg(isinf(c[0]) && c[0] > 0, "%d row(s): c[0] = %g", rows, c[0]);
+        for (int j = 1; j < rows; j++) ck_assert_float_eq(c[j], 0.5f * K);
+    }
 }
 END_TEST
 
