@@ -508,15 +508,16 @@ static inline void genc_gemm_serial(int small, int trans_a, int trans_b, int M, 
         genc_blas_gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, acc, C, ldc);
 }
 
-/* How many threads share a product: one if it is small (10^6 multiply-adds
- * or fewer), or if it runs inside a parallel region already. Row dots read
- * each element of B once, so their time is B's stream from the cache, and
- * two cores (two L2s) halve it from a smaller size: 256 KB of B. */
+/* How many threads share a product: one if it is small (below 10^5
+ * multiply-adds: a fork and join cost 0.5-1 us, such a product 3-5 us), or
+ * if it runs inside a parallel region already. Row dots read each element
+ * of B once, so their time is B's stream from the cache, and two cores (two
+ * L2s) halve it from 256 KB of B. */
 static inline int genc_gemm_threads(int trans_a, int trans_b, int M, int N, int K)
 {
 #if defined(_OPENMP) && !defined(GENC_NO_BLAS)
     int large = genc_gemm_is_row_dots(trans_a, trans_b, M) ? (double)N * K * sizeof(genc_real) >= 262144.0
-                                                           : (double)M * N * K > GENC_SMALL_GEMM;
+                                                           : (double)M * N * K >= 1e5;
     if (large && !omp_in_parallel()) return omp_get_max_threads();
 #else
     (void)trans_a, (void)trans_b, (void)M, (void)N, (void)K;
