@@ -569,8 +569,9 @@ static inline void genc_gemm(int trans_a, int trans_b, int M, int N, int K, cons
  * Loops of a constant count over memory nothing else can reach vectorise at
  * -O2 as well, where gcc leaves a loop of unknown count scalar (a thread's
  * band of a sigmoid over 784 columns took 2 us). dst may be src. */
-static inline GENC_ALWAYS_INLINE void genc_activate_run_as(genc_real *dst, const genc_real *src, const genc_real *bias, genc_real add,
-                                        int n, int act, genc_real alpha)
+static inline GENC_ALWAYS_INLINE void genc_activate_run_as(genc_real *dst, const genc_real *src,
+                                                           const genc_real *bias, genc_real add, int n, int act,
+                                                           genc_real alpha)
 {
     int i = 0;
     for (; i + GENC_GEMM_NR <= n; i += GENC_GEMM_NR) {
@@ -712,8 +713,8 @@ static inline void genc_im2col(genc_real *col, const genc_real *img, int channel
 }
 
 /* channel c of img = [img +] windows of col folded back */
-static GENC_NOINLINE void genc_col2im_channel(genc_real *img, const genc_real *col, int c, int IH, int IW, int GH, int GW,
-                                       int K, int S, int PT, int PL, int acc)
+static GENC_NOINLINE void genc_col2im_channel(genc_real *img, const genc_real *col, int c, int IH, int IW, int GH,
+                                              int GW, int K, int S, int PT, int PL, int acc)
 {
     genc_real *plane = img + (size_t)c * IH * IW;
     if (!acc)

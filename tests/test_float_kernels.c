@@ -198,8 +198,8 @@ START_TEST(few_row_large_product_matches_double)
                     double want = acc ? 0.5 : 0, size = 0;
                     for (int k = 0; k < K; k++)
                         want += (double)a[i * K + k] * b[j * K + k], size += fabs(a[i * K + k] * b[j * K + k]);
-                    ck_assert_msg(fabs(c[i * N + j] - want) <= 1e-6 * (1 + size), "M=%d acc=%d: c[%d,%d] = %.9g, want %.9g",
-                                  M, acc, i, j, c[i * N + j], want);
+                    ck_assert_msg(fabs(c[i * N + j] - want) <= 1e-6 * (1 + size),
+                                  "M=%d acc=%d: c[%d,%d] = %.9g, want %.9g", M, acc, i, j, c[i * N + j], want);
                 }
         }
     free(a), free(b), free(c);
