@@ -14,6 +14,7 @@
 #ifndef GENC_KERNELS_H
 #define GENC_KERNELS_H
 
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -59,6 +60,7 @@ typedef float genc_real;
 #ifdef GENC_DOUBLE
 static inline double genc_exp_clamped(double x) { return exp(x); }
 static inline double genc_log_vectorisable(double x) { return log(x); }
+static inline double genc_log_normal(double x) { return log(x); }
 #else
 /* e^x with x clamped to [-87, 88], for sigmoid, where the clamp changes
  * nothing: Cephes' polynomial, within 1 ulp of expf and branch-free, so that
@@ -80,17 +82,15 @@ static inline float genc_exp_clamped(float x)
     return x != x ? x : (p * r * r + r + 1) * scale;
 }
 
-/* log x, Cephes' polynomial on the mantissa in [√½, √2): within 1 ulp of the
- * correctly rounded value and branch-free, so that the losses' loops
- * vectorise where logf costs a call per element. Subnormals are scaled by
- * 2^23 first; 0 gives −∞, a negative x or NaN gives NaN, +∞ stays. */
-static inline float genc_log_vectorisable(float x)
+/* log x for x = scaled·2^-shift, scaled a normal positive float: Cephes'
+ * polynomial on the mantissa in [√½, √2), within 1 ulp of the correctly
+ * rounded value and branch-free, so that the losses' loops vectorise where
+ * logf costs a call per element. */
+static inline float genc_log_scaled(float scaled, int shift)
 {
-    int subnormal = x < 1.17549435e-38f;                 /* FLT_MIN */
-    float scaled = subnormal ? x * 8388608.0f : x;       /* 2^23 */
     int32_t bits;
     memcpy(&bits, &scaled, sizeof bits);
-    int32_t e = ((bits >> 23) & 0xff) - 126 - (subnormal ? 23 : 0);
+    int32_t e = ((bits >> 23) & 0xff) - 126 - shift;
     int32_t mantissa_bits = (bits & 0x007fffff) | 0x3f000000; /* m in [0.5, 1), x = m·2^e */
     float m;
     memcpy(&m, &mantissa_bits, sizeof m);
@@ -107,7 +107,18 @@ static inline float genc_log_vectorisable(float x)
     y = y * f - 2.4999993993e-1f;
     y = y * f + 3.3333331174e-1f;
     y = y * f * z - 2.12194440e-4f * fe - 0.5f * z;      /* ln 2 in two parts, as for e^x */
-    float r = (f + y) + 0.693359375f * fe;
+    return (f + y) + 0.693359375f * fe;
+}
+
+/* log x for x a normal positive float, where the cases below cannot arise */
+static inline float genc_log_normal(float x) { return genc_log_scaled(x, 0); }
+
+/* log x for any x: subnormals are scaled by 2^23 first; 0 gives −∞, a
+ * negative x or NaN gives NaN, +∞ stays. */
+static inline float genc_log_vectorisable(float x)
+{
+    int subnormal = x < 1.17549435e-38f;                 /* FLT_MIN */
+    float r = genc_log_scaled(subnormal ? x * 8388608.0f : x, subnormal ? 23 : 0); /* 2^23 */
     float special = x < 0 ? NAN : x; /* what the polynomial does not cover: x ≤ 0, +∞, NaN */
     special = x == 0 ? -INFINITY : special;
     int finite_positive = (x > 0) & (x <= 3.40282347e38f); /* & rather than &&: no branch, the loop vectorises */
@@ -125,20 +136,36 @@ static inline float genc_log_vectorisable(float x)
  * GENC_PARALLEL_SUM terms on (a BCE's two logs per term took 11 % of a VAE
  * iteration at 2 threads, on one); cheap terms do not repay the fork. */
 enum { GENC_LANES = 16, GENC_SUM_PARTS = 4, GENC_PARALLEL_SUM = 16384 };
-/* genc_parts[part] = the lane sum of part `part` (terms lo ≤ i < hi) */
-#define GENC_LANE_SUM_PART(part, part_size, n, i, term)                                                          \
+/* lanes[i mod GENC_LANES] += term for lo ≤ i < hi (lo a whole number of lane
+ * groups), and unusual[i mod GENC_LANES] |= !usual */
+#define GENC_LANE_SUM_RANGE(lanes, lo, hi, i, unusual, usual, term)                                              \
     do {                                                                                                         \
-        double genc_lanes[GENC_LANES] = {0};                                                                     \
-        size_t genc_lo = (part) * (part_size) < (n) ? (part) * (part_size) : (n);                               \
-        size_t genc_hi = genc_lo + (part_size) < (n) ? genc_lo + (part_size) : (n), genc_base = genc_lo;        \
-        for (; genc_base + GENC_LANES <= genc_hi; genc_base += GENC_LANES)                                       \
+        size_t genc_base = (lo);                                                                                 \
+        for (; genc_base + GENC_LANES <= (hi); genc_base += GENC_LANES)                                          \
             for (int genc_lane = 0; genc_lane < GENC_LANES; genc_lane++) {                                       \
                 size_t i = genc_base + (size_t)genc_lane;                                                        \
-                genc_lanes[genc_lane] += (term);                                                                 \
+                (lanes)[genc_lane] += (term);                                                                    \
+                (unusual)[genc_lane] |= !(usual);                                                                \
             }                                                                                                    \
-        for (int genc_lane = 0; genc_lane < GENC_LANES && genc_base + (size_t)genc_lane < genc_hi; genc_lane++) { \
+        for (int genc_lane = 0; genc_lane < GENC_LANES && genc_base + (size_t)genc_lane < (hi); genc_lane++) {   \
             size_t i = genc_base + (size_t)genc_lane;                                                            \
-            genc_lanes[genc_lane] += (term);                                                                     \
+            (lanes)[genc_lane] += (term);                                                                        \
+            (unusual)[genc_lane] |= !(usual);                                                                    \
+        }                                                                                                        \
+    } while (0)
+/* genc_parts[part] = the lane sum of part `part` (terms lo ≤ i < hi): of
+ * fast_term if `usual` holds for each i of the part, else of term */
+#define GENC_LANE_SUM_PART(part, part_size, n, i, usual, fast_term, term)                                        \
+    do {                                                                                                         \
+        double genc_lanes[GENC_LANES] = {0};                                                                     \
+        int genc_unusual[GENC_LANES] = {0}, genc_any_unusual = 0;                                                \
+        size_t genc_lo = (part) * (part_size) < (n) ? (part) * (part_size) : (n);                               \
+        size_t genc_hi = genc_lo + (part_size) < (n) ? genc_lo + (part_size) : (n);                             \
+        GENC_LANE_SUM_RANGE(genc_lanes, genc_lo, genc_hi, i, genc_unusual, usual, fast_term);                   \
+        for (int genc_lane = 0; genc_lane < GENC_LANES; genc_lane++) genc_any_unusual |= genc_unusual[genc_lane]; \
+        if (genc_any_unusual) {                                                                                  \
+            for (int genc_lane = 0; genc_lane < GENC_LANES; genc_lane++) genc_lanes[genc_lane] = 0;             \
+            GENC_LANE_SUM_RANGE(genc_lanes, genc_lo, genc_hi, i, genc_unusual, 1, term);                        \
         }                                                                                                        \
         genc_parts[part] = 0;                                                                                    \
         for (int genc_lane = 0; genc_lane < GENC_LANES; genc_lane++) genc_parts[part] += genc_lanes[genc_lane];  \
@@ -157,18 +184,22 @@ enum { GENC_LANES = 16, GENC_SUM_PARTS = 4, GENC_PARALLEL_SUM = 16384 };
             for (size_t i = 0; i < genc_count; i++) { __VA_ARGS__ }                                              \
         }                                                                                                        \
     } while (0)
-#define GENC_LANE_SUM_FROM(parallel_from, total, n, i, term)                                                     \
+#define GENC_LANE_SUM_FROM(parallel_from, total, n, i, usual, fast_term, term)                                   \
     do {                                                                                                         \
         double genc_parts[GENC_SUM_PARTS];                                                                       \
         size_t genc_n = (size_t)(n), genc_groups = (genc_n + GENC_LANES - 1) / GENC_LANES;                      \
         size_t genc_part_size = (genc_groups + GENC_SUM_PARTS - 1) / GENC_SUM_PARTS * GENC_LANES;                \
         GENC_PARALLEL_FOR_IF(genc_n >= (parallel_from), GENC_SUM_PARTS, genc_part,                               \
-                             GENC_LANE_SUM_PART(genc_part, genc_part_size, genc_n, i, term););                   \
+                             GENC_LANE_SUM_PART(genc_part, genc_part_size, genc_n, i, usual, fast_term, term););  \
         (total) = 0;                                                                                             \
         for (int genc_part = 0; genc_part < GENC_SUM_PARTS; genc_part++) (total) += genc_parts[genc_part];      \
     } while (0)
-#define GENC_LANE_SUM(total, n, i, term) GENC_LANE_SUM_FROM(SIZE_MAX, total, n, i, term)
-#define GENC_COSTLY_LANE_SUM(total, n, i, term) GENC_LANE_SUM_FROM(GENC_PARALLEL_SUM, total, n, i, term)
+#define GENC_LANE_SUM(total, n, i, term) GENC_LANE_SUM_FROM(SIZE_MAX, total, n, i, 1, term, term)
+#define GENC_COSTLY_LANE_SUM(total, n, i, term) GENC_LANE_SUM_FROM(GENC_PARALLEL_SUM, total, n, i, 1, term, term)
+/* GENC_COSTLY_LANE_SUM of term, computed as fast_term in each part where
+ * `usual` holds for every i */
+#define GENC_COSTLY_LANE_SUM_IF_USUAL(total, n, i, usual, fast_term, term)                                        \
+    GENC_LANE_SUM_FROM(GENC_PARALLEL_SUM, total, n, i, usual, fast_term, term)
 
 /* for (i < n) body, on threads from GENC_PARALLEL_SUM elements on: for the
  * losses' gradients, whose inputs the threads' bands of the last layer wrote
@@ -1608,12 +1639,25 @@ static inline genc_real genc_bce_term(genc_real p, genc_real t)
     return -(t * genc_clamped_log(p) + (1 - t) * genc_clamped_log(1 - p));
 }
 
+/* genc_bce_term for p in [FLT_MIN, 1), as a sigmoid's outputs nearly always
+ * are: p and 1 − p are normal, so the logs skip their special cases (the
+ * VAE's BCE ran in half the time), and are above −100, so need no clamp. */
+static inline int genc_bce_usual(genc_real p) { return (p >= FLT_MIN) & (p < 1); }
+static inline genc_real genc_bce_usual_term(genc_real p, genc_real t)
+{
+    return -(t * genc_log_normal(p) + (1 - t) * genc_log_normal(1 - p));
+}
+
 static inline void genc_bce_forward(genc_real *out, const genc_real *prob, const genc_real *target,
                              genc_real target_value, size_t n)
 {
     double total;
-    if (target) GENC_COSTLY_LANE_SUM(total, n, i, genc_bce_term(prob[i], target[i]));
-    else GENC_COSTLY_LANE_SUM(total, n, i, genc_bce_term(prob[i], target_value));
+    if (target)
+        GENC_COSTLY_LANE_SUM_IF_USUAL(total, n, i, genc_bce_usual(prob[i]), genc_bce_usual_term(prob[i], target[i]),
+                                      genc_bce_term(prob[i], target[i]));
+    else
+        GENC_COSTLY_LANE_SUM_IF_USUAL(total, n, i, genc_bce_usual(prob[i]), genc_bce_usual_term(prob[i], target_value),
+                                      genc_bce_term(prob[i], target_value));
     out[0] = (genc_real)(total / n);
 }
 

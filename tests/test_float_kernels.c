@@ -4,7 +4,9 @@
  * product (eight rows reduced together by vector shuffles) and the small
  * product's tiles, which read A and B in place, col2im on threads, and the
  * float Box-Muller of genc_rng.h, each against a double-precision reference;
- * and the activations over runs of values against each value alone. */
+ * the BCE loss, whose logs skip their special cases where they cannot
+ * arise, against long double; and the activations over runs of values
+ * against each value alone. */
 #include "../runtime/genc_kernels.h"
 #include "../runtime/genc_rng.h"
 
@@ -135,6 +137,58 @@ START_TEST(lane_sums_do_not_depend_on_the_thread_count)
         ck_assert(memcmp(&serial, &by_thread_count[1], sizeof(double)) == 0);
     }
     free(v);
+}
+END_TEST
+
+/* PyTorch's BCE term, in long double */
+static long double bce_term_long(float p, float t)
+{
+    long double lp = p > 0 ? logl(p) : -INFINITY, lq = p < 1 ? logl(1.0L - p) : -INFINITY;
+    if (p != p || p > 1) return NAN;
+    return -(t * (lp < -100 ? -100 : lp) + (1 - t) * (lq < -100 ? -100 : lq));
+}
+
+/* The BCE loss takes its logs without their special cases in each part
+ * whose p are all in [FLT_MIN, 1). Against long double, for probabilities
+ * all in that range and with one outside it (0, 1, a subnormal, above 1,
+ * NaN; its target 0.5, so that either log would show a wrong value) in the
+ * first, a middle or the last part, on one thread and on two (the same
+ * bits). */
+START_TEST(bce_loss_matches_long_double)
+{
+    static const size_t lengths[] = {17, 64, 16385, 50176};
+    static const float unusual[] = {0, 1, 1e-40f, 1.5f, NAN};
+    float *p = malloc(sizeof(float) * 50176), *t = malloc(sizeof(float) * 50176);
+    srand(11);
+    for (size_t k = 0; k < sizeof lengths / sizeof *lengths; k++) {
+        size_t n = lengths[k];
+        for (int place = -1; place < 3; place++) {
+            for (int u = 0; u < (place < 0 ? 1 : (int)(sizeof unusual / sizeof *unusual)); u++) {
+                for (size_t i = 0; i < n; i++) {
+                    p[i] = ldexpf((float)rand() / RAND_MAX, -(rand() % 40)); /* down to 2^-40 */
+                    p[i] = p[i] < FLT_MIN ? FLT_MIN : p[i] >= 1 ? 0.99999994f : p[i];
+                    t[i] = (float)(rand() % 256) / 255;
+                }
+                if (place >= 0) {
+                    size_t at = place == 0 ? 0 : place == 1 ? n / 2 : n - 1;
+                    p[at] = unusual[u], t[at] = 0.5f;
+                }
+                long double want = 0, size = 0;
+                for (size_t i = 0; i < n; i++) want += bce_term_long(p[i], t[i]), size += fabsl(bce_term_long(p[i], t[i]));
+                want /= n, size /= n;
+                float by_threads[2];
+                for (int threads = 1; threads <= 2; threads++) {
+                    omp_set_num_threads(threads);
+                    genc_bce_forward(&by_threads[threads - 1], p, t, 0, n);
+                }
+                float loss = by_threads[0];
+                ck_assert_msg(isnan(want) ? isnan(loss) : fabsl(loss - want) <= 1e-6L * size,
+                              "n=%zu, p=%g at %d: %.9g, want %.9Lg", n, place < 0 ? 0.5 : unusual[u], place, loss, want);
+                ck_assert(memcmp(&by_threads[0], &by_threads[1], sizeof loss) == 0 || isnan(loss));
+            }
+        }
+    }
+    free(p), free(t);
 }
 END_TEST
 
@@ -401,6 +455,7 @@ int main(void)
     tcase_add_test(tc, log_special_values);
     tcase_add_test(tc, lane_sums_match_long_double);
     tcase_add_test(tc, lane_sums_do_not_depend_on_the_thread_count);
+    tcase_add_test(tc, bce_loss_matches_long_double);
     tcase_add_test(tc, batch_one_product_matches_double);
     tcase_add_test(tc, few_row_large_product_matches_double);
     tcase_add_test(tc, small_product_matches_double);
