@@ -5,10 +5,11 @@
  * product's tiles, which read A and B in place, col2im on threads, and the
  * float Box-Muller of genc_rng.h, each against a double-precision reference;
  * the BCE loss, whose logs skip their special cases where they cannot
- * arise, against long double; and the activations over runs of values
- * against each value alone. */
+ * arise, against long double; the activations over runs of values against
+ * each value alone; and Adam's division against the plain one, bit for bit. */
 #include "../runtime/genc_kernels.h"
 #include "../runtime/genc_rng.h"
+#include "../runtime/genc_runtime.h"
 
 #include <check.h>
 
@@ -189,6 +190,43 @@ START_TEST(bce_loss_matches_long_double)
         }
     }
     free(p), free(t);
+}
+END_TEST
+
+/* Adam's root / bias correction, computed with Markstein's correction: the
+ * bits of the division, for moments from 0 through the largest floats and
+ * infinite or NaN ones, at the first steps and late ones. */
+START_TEST(adam_matches_its_formula_bit_for_bit)
+{
+    enum { N = 4096 };
+    static const float beta2s[] = {0.999f, 0.99f, 0.9f};
+    static const long steps[] = {1, 2, 3, 10, 77, 1000, 123457};
+    float *param = malloc(sizeof(float) * N), *want = malloc(sizeof(float) * N), *grad = malloc(sizeof(float) * N),
+          *m = malloc(sizeof(float) * N), *v = malloc(sizeof(float) * N), *m0 = malloc(sizeof(float) * N),
+          *v0 = malloc(sizeof(float) * N);
+    srand(13);
+    for (int i = 0; i < N; i++) {
+        grad[i] = ldexpf((float)rand() / RAND_MAX - 0.5f, rand() % 120 - 60);
+        m0[i] = ldexpf((float)rand() / RAND_MAX - 0.5f, rand() % 120 - 60);
+        v0[i] = ldexpf((float)rand() / RAND_MAX, rand() % 300 - 150); /* subnormal through 2^149 */
+    }
+    v0[0] = 0, v0[1] = INFINITY, v0[2] = NAN, v0[3] = 1.4e-45f, v0[4] = FLT_MAX, grad[5] = 0, grad[6] = 1e30f;
+    for (size_t b = 0; b < sizeof beta2s / sizeof *beta2s; b++)
+        for (size_t s = 0; s < sizeof steps / sizeof *steps; s++) {
+            GencOptimizer adam = {.kind = GENC_ADAM, .lr = 1e-3f, .beta1 = 0.9f, .beta2 = beta2s[b], .eps = 1e-8f};
+            long step = steps[s];
+            float bias1 = 1 - powf(adam.beta1, (float)step), bias2 = 1 - powf(adam.beta2, (float)step);
+            float step_size = adam.lr / bias1, root_bias2 = sqrtf(bias2);
+            for (int i = 0; i < N; i++) param[i] = 0.25f;
+            memcpy(m, m0, sizeof(float) * N), memcpy(v, v0, sizeof(float) * N);
+            genc_optimizer_update(&adam, step, param, grad, m, v, N);
+            for (int i = 0; i < N; i++) {
+                want[i] = 0.25f - step_size * m[i] / (sqrtf(v[i]) / root_bias2 + adam.eps); /* m, v updated */
+                ck_assert_msg(memcmp(&param[i], &want[i], sizeof(float)) == 0 || (isnan(param[i]) && isnan(want[i])),
+                              "beta2 %g, step %ld, v %a: %a, want %a", beta2s[b], step, v[i], param[i], want[i]);
+            }
+        }
+    free(param), free(want), free(grad), free(m), free(v), free(m0), free(v0);
 }
 END_TEST
 
@@ -456,6 +494,7 @@ int main(void)
     tcase_add_test(tc, lane_sums_match_long_double);
     tcase_add_test(tc, lane_sums_do_not_depend_on_the_thread_count);
     tcase_add_test(tc, bce_loss_matches_long_double);
+    tcase_add_test(tc, adam_matches_its_formula_bit_for_bit);
     tcase_add_test(tc, batch_one_product_matches_double);
     tcase_add_test(tc, few_row_large_product_matches_double);
     tcase_add_test(tc, small_product_matches_double);
