@@ -46,28 +46,28 @@ static inline int genc_in_parallel(void) { return 0; }
 #ifdef GENC_DOUBLE
 typedef double genc_real;
 #define GENC_GEMM cblas_dgemm
-#define GENC_EXP exp
 #define GENC_LOG log
 #define GENC_TANH tanh
 #else
 typedef float genc_real;
 #define GENC_GEMM cblas_sgemm
-#define GENC_EXP expf
 #define GENC_LOG logf
 #define GENC_TANH tanhf
 #endif
 
 #ifdef GENC_DOUBLE
 static inline double genc_exp_clamped(double x) { return exp(x); }
+static inline double genc_exp_vectorisable(double x) { return exp(x); }
 static inline double genc_log_vectorisable(double x) { return log(x); }
 static inline double genc_log_normal(double x) { return log(x); }
 #else
-/* e^x with x clamped to [-87, 88], for sigmoid, where the clamp changes
- * nothing: Cephes' polynomial, within 1 ulp of expf and branch-free, so that
- * loops over it vectorise where expf costs a call per element. */
-static inline float genc_exp_clamped(float x)
+/* e^c for c in [-104, 89]: Cephes' polynomial for e^r, r = c − n·ln 2,
+ * times 2^n in two factors, so that a result below FLT_MIN is rounded once
+ * into the subnormals and one past FLT_MAX becomes +∞. Within 1 ulp of the
+ * correctly rounded value and branch-free, so that loops over it vectorise
+ * where expf costs a call per element. */
+static inline float genc_exp_polynomial(float c)
 {
-    float c = x < -87 ? -87 : x > 88 ? 88 : x;
     float n = (c * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round(c / ln 2) */
     float r = c - n * 0.693359375f + n * 2.12194440e-4f;               /* c − n·ln 2 in two parts */
     float p = 1.9875691500e-4f;
@@ -76,10 +76,27 @@ static inline float genc_exp_clamped(float x)
     p = p * r + 4.1665795894e-2f;
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
-    int32_t bits = ((int32_t)n + 127) << 23; /* 2^n */
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return x != x ? x : (p * r * r + r + 1) * scale;
+    int32_t k = (int32_t)n, half = k / 2; /* n in [-150, 128]: both factors' exponents in [-75, 64] */
+    int32_t bits1 = (half + 127) << 23, bits2 = (k - half + 127) << 23;
+    float scale1, scale2;
+    memcpy(&scale1, &bits1, sizeof scale1);
+    memcpy(&scale2, &bits2, sizeof scale2);
+    return (p * r * r + r + 1) * scale1 * scale2;
+}
+
+/* e^x with x clamped to [-87, 88], for sigmoid, where the clamp changes
+ * nothing and the result is a normal float. */
+static inline float genc_exp_clamped(float x)
+{
+    float c = x != x ? 0 : x < -87 ? -87 : x > 88 ? 88 : x;
+    return x != x ? x : genc_exp_polynomial(c);
+}
+
+/* e^x for any x, as expf: 0 below -104, +∞ past ln FLT_MAX, NaN kept */
+static inline float genc_exp_vectorisable(float x)
+{
+    float c = x != x ? 0 : x < -104 ? -104 : x > 89 ? 89 : x;
+    return x != x ? x : genc_exp_polynomial(c);
 }
 
 /* log x for x = scaled·2^-shift, scaled a normal positive float: Cephes'
@@ -1559,7 +1576,7 @@ static inline void genc_reciprocal_backward(genc_real *dinp, const genc_real *do
 
 static inline void genc_exp_forward(genc_real *out, const genc_real *inp, size_t n)
 {
-    for (size_t i = 0; i < n; i++) out[i] = GENC_EXP(inp[i]);
+    for (size_t i = 0; i < n; i++) out[i] = genc_exp_vectorisable(inp[i]);
 }
 
 static inline void genc_exp_backward(genc_real *dinp, const genc_real *dout, const genc_real *out,
@@ -1714,7 +1731,8 @@ static inline void genc_kl_normal_forward(genc_real *out, const genc_real *mean,
                                    int B, int D)
 {
     double total;
-    GENC_COSTLY_LANE_SUM(total, (size_t)B * D, i, 1 + logvar[i] - mean[i] * mean[i] - GENC_EXP(logvar[i]));
+    GENC_COSTLY_LANE_SUM(total, (size_t)B * D, i,
+                         1 + logvar[i] - mean[i] * mean[i] - genc_exp_vectorisable(logvar[i]));
     out[0] = (genc_real)(-0.5 * total / B);
 }
 
@@ -1725,7 +1743,7 @@ static inline void genc_kl_normal_backward(genc_real *dmean, genc_real *dlogvar,
     genc_real k = dout[0] / (genc_real)B;
     for (size_t i = 0; i < (size_t)B * D; i++) {
         if (dmean) GENC_SET_OR_ADD(dmean[i], acc_mean, k * mean[i]);
-        if (dlogvar) GENC_SET_OR_ADD(dlogvar[i], acc_logvar, k * (GENC_EXP(logvar[i]) - 1) / 2);
+        if (dlogvar) GENC_SET_OR_ADD(dlogvar[i], acc_logvar, k * (genc_exp_vectorisable(logvar[i]) - 1) / 2);
     }
 }
 

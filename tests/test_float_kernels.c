@@ -35,8 +35,33 @@ START_TEST(exp_is_within_one_ulp_where_finite)
     for (float x = -87; x <= 88; x += 1.0f / 1024) {
         float want = (float)exp((double)x), got = genc_exp_clamped(x);
         if (ulps(got, want) > worst) worst = ulps(got, want), worst_at = x;
+        if (ulps(genc_exp_vectorisable(x), want) > worst) worst = ulps(genc_exp_vectorisable(x), want), worst_at = x;
+        ck_assert(memcmp(&got, &(float){genc_exp_vectorisable(x)}, sizeof got) == 0); /* one polynomial */
     }
     ck_assert_msg(worst <= 1, "e^%.9g is %lld ulp from the correctly rounded value", worst_at, (long long)worst);
+}
+END_TEST
+
+/* The unclamped e^x where expf's result is subnormal, overflows or is 0:
+ * every other float of [-104, -87] and of [88, 89], and the special values. */
+START_TEST(exp_covers_subnormals_and_overflow)
+{
+    static const float ranges[][2] = {{-104, -87}, {88, 89}};
+    for (int k = 0; k < 2; k++) {
+        int64_t worst = 0;
+        float worst_at = 0;
+        for (float x = ranges[k][0]; x <= ranges[k][1]; x = nextafterf(nextafterf(x, INFINITY), INFINITY)) {
+            float want = (float)exp((double)x), got = genc_exp_vectorisable(x);
+            ck_assert_msg(isinf(want) == isinf(got), "e^%a is %a, want %a", x, got, want);
+            if (!isinf(want) && ulps(got, want) > worst) worst = ulps(got, want), worst_at = x;
+        }
+        ck_assert_msg(worst <= 1, "e^%a is %lld ulp from the correctly rounded value", worst_at, (long long)worst);
+    }
+    ck_assert(genc_exp_vectorisable(-1000) == 0 && genc_exp_vectorisable(-INFINITY) == 0);
+    ck_assert(isinf(genc_exp_vectorisable(1000)) && isinf(genc_exp_vectorisable(INFINITY)));
+    ck_assert(isnan(genc_exp_vectorisable(NAN)));
+    ck_assert(genc_exp_vectorisable(0) == 1);
+    ck_assert(genc_exp_vectorisable(-103.5f) > 0); /* e^-103.5 ≈ 1.1e-45: the least subnormal */
 }
 END_TEST
 
@@ -489,6 +514,7 @@ int main(void)
     TCase *tc = tcase_create("single precision");
     tcase_add_test(tc, exp_is_within_one_ulp_where_finite);
     tcase_add_test(tc, exp_clamps_the_tails_and_keeps_nan);
+    tcase_add_test(tc, exp_covers_subnormals_and_overflow);
     tcase_add_test(tc, log_is_within_one_ulp_where_finite);
     tcase_add_test(tc, log_special_values);
     tcase_add_test(tc, lane_sums_match_long_double);
