@@ -134,11 +134,11 @@ static inline float genc_log_normal(float x) { return genc_log_scaled(x, 0); }
  * negative x or NaN gives NaN, +∞ stays. */
 static inline float genc_log_vectorisable(float x)
 {
-    int subnormal = x < 1.17549435e-38f;                 /* FLT_MIN */
+    int subnormal = x < FLT_MIN;
     float r = genc_log_scaled(subnormal ? x * 8388608.0f : x, subnormal ? 23 : 0); /* 2^23 */
     float special = x < 0 ? NAN : x; /* what the polynomial does not cover: x ≤ 0, +∞, NaN */
     special = x == 0 ? -INFINITY : special;
-    int finite_positive = (x > 0) & (x <= 3.40282347e38f); /* & rather than &&: no branch, the loop vectorises */
+    int finite_positive = (x > 0) & (x <= FLT_MAX); /* & rather than &&: no branch, the loop vectorises */
     return finite_positive ? r : special;
 }
 #endif

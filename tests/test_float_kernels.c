@@ -33,10 +33,9 @@ START_TEST(exp_is_within_one_ulp_where_finite)
     int64_t worst = 0;
     float worst_at = 0;
     for (float x = -87; x <= 88; x += 1.0f / 1024) {
-        float want = (float)exp((double)x), got = genc_exp_clamped(x);
+        float want = (float)exp((double)x), got = genc_exp_clamped(x), unclamped = genc_exp_vectorisable(x);
         if (ulps(got, want) > worst) worst = ulps(got, want), worst_at = x;
-        if (ulps(genc_exp_vectorisable(x), want) > worst) worst = ulps(genc_exp_vectorisable(x), want), worst_at = x;
-        ck_assert(memcmp(&got, &(float){genc_exp_vectorisable(x)}, sizeof got) == 0); /* one polynomial */
+        ck_assert(memcmp(&got, &unclamped, sizeof got) == 0); /* one polynomial, so within the same ulp */
     }
     ck_assert_msg(worst <= 1, "e^%.9g is %lld ulp from the correctly rounded value", worst_at, (long long)worst);
 }
@@ -200,7 +199,10 @@ START_TEST(bce_loss_matches_long_double)
                     p[at] = unusual[u], t[at] = 0.5f;
                 }
                 long double want = 0, size = 0;
-                for (size_t i = 0; i < n; i++) want += bce_term_long(p[i], t[i]), size += fabsl(bce_term_long(p[i], t[i]));
+                for (size_t i = 0; i < n; i++) {
+                    long double term = bce_term_long(p[i], t[i]);
+                    want += term, size += fabsl(term);
+                }
                 want /= n, size /= n;
                 float by_threads[2];
                 for (int threads = 1; threads <= 2; threads++) {
@@ -209,7 +211,8 @@ START_TEST(bce_loss_matches_long_double)
                 }
                 float loss = by_threads[0];
                 ck_assert_msg(isnan(want) ? isnan(loss) : fabsl(loss - want) <= 1e-6L * size,
-                              "n=%zu, p=%g at %d: %.9g, want %.9Lg", n, place < 0 ? 0.5 : unusual[u], place, loss, want);
+                              "n=%zu, p=%g at %d: %.9g, want %.9Lg", n, place < 0 ? 0.5 : unusual[u], place, loss,
+                              want);
                 ck_assert(memcmp(&by_threads[0], &by_threads[1], sizeof loss) == 0 || isnan(loss));
             }
         }
