@@ -394,6 +394,11 @@ def dcgan():
     m.noise = {"z": (100,)}
     m.image_range = (-1, 1)
     m.optimizer = ("adam", {"lr": 2e-4, "beta1": 0.5})
+    # Adam's trajectory at a tenth of the lr too: at 2e-4, ten iterations fork on rounding. Raising a quarter of
+    # the generator's tanh outputs by one ulp moved 83 % of dense1's weights past the bound; at 2e-5 that change
+    # and a different tanh stay within 4e-9 of each tensor's scale. (Adam moves the biases before the batchnorms,
+    # whose gradients are at rounding level, by about lr whichever way rounding tips them.)
+    m.adam_tenth = True
     return m
 
 
@@ -508,6 +513,8 @@ def make_model_fixture(m):
         settings = m.optimizer[1] if kind == m.optimizer[0] else dict(OPTIMIZERS[kind])
         if kind == "rmsprop":
             settings["lr"] = m.optimizer[1]["lr"] / 10
+        if kind == "adam" and getattr(m, "adam_tenth", False):
+            settings = dict(settings, lr=settings["lr"] / 10)
         meta[f"optimizer:{kind}"] = ",".join(f"{k}={v}" for k, v in settings.items())
         p = {k: v.clone().requires_grad_(True) for k, v in m.params.items()}
         s = {k: v.clone() for k, v in m.state.items()}
