@@ -1,6 +1,6 @@
 /* test_float_kernels.c — the kernels whose single-precision code differs from
  * the double build that test_kernels checks: the polynomial e^x behind
- * sigmoid and the log behind BCE, the loss sums' lanes, the batch-1 dense
+ * sigmoid, tanh and the log behind BCE, the loss sums' lanes, the batch-1 dense
  * product (eight rows reduced together by vector shuffles) and the small
  * product's tiles, which read A and B in place, col2im on threads, and the
  * float Box-Muller of genc_rng.h, each against a double-precision reference;
@@ -73,6 +73,39 @@ START_TEST(exp_clamps_the_tails_and_keeps_nan)
     ck_assert_float_eq(genc_activate(GENC_ACT_SIGMOID, 200, 0), 1);
     ck_assert(genc_activate(GENC_ACT_SIGMOID, -200, 0) < 1e-37f);
     ck_assert(isnan(genc_activate(GENC_ACT_SIGMOID, NAN, 0)));
+}
+END_TEST
+
+/* ulps between the polynomial tanh and the correctly rounded one */
+static int64_t tanh_error(float x) { return ulps(genc_tanh_vectorisable(x), (float)tanh((double)x)); }
+
+/* Every float from the smallest subnormal to 10 (past which tanh rounds to 1)
+ * in steps of a 2^-12 part, every 8th float around the switch at 0.625, each
+ * with both signs; then the special values. */
+START_TEST(tanh_is_within_one_ulp)
+{
+    int64_t worst = 0;
+    float worst_at = 0;
+    for (float x = 1.4e-45f; x <= 10; x = nextafterf(x * (1 + 1.0f / 4096), INFINITY)) {
+        if (tanh_error(x) > worst) worst = tanh_error(x), worst_at = x;
+        float negated = -genc_tanh_vectorisable(-x), got = genc_tanh_vectorisable(x);
+        ck_assert(memcmp(&negated, &got, sizeof got) == 0); /* odd, bit for bit */
+    }
+    float lo = 0.5f, hi = 0.75f;
+    int32_t first, last;
+    memcpy(&first, &lo, sizeof first), memcpy(&last, &hi, sizeof last);
+    for (int32_t bits = first; bits <= last; bits += 8) {
+        float x;
+        memcpy(&x, &bits, sizeof x);
+        if (tanh_error(x) > worst) worst = tanh_error(x), worst_at = x;
+    }
+    ck_assert_msg(worst <= 1, "tanh(%.9g) is %lld ulp from the correctly rounded value", worst_at, (long long)worst);
+    ck_assert(genc_tanh_vectorisable(0) == 0 && !signbit(genc_tanh_vectorisable(0)));
+    ck_assert(signbit(genc_tanh_vectorisable(-0.0f)));
+    ck_assert(genc_tanh_vectorisable(INFINITY) == 1 && genc_tanh_vectorisable(-INFINITY) == -1);
+    ck_assert(genc_tanh_vectorisable(FLT_MAX) == 1 && genc_tanh_vectorisable(-1000) == -1);
+    ck_assert(isnan(genc_tanh_vectorisable(NAN)));
+    ck_assert_float_eq(genc_activate(GENC_ACT_TANH, 0.5f, 0), genc_tanh_vectorisable(0.5f));
 }
 END_TEST
 
@@ -518,6 +551,7 @@ int main(void)
     tcase_add_test(tc, exp_is_within_one_ulp_where_finite);
     tcase_add_test(tc, exp_clamps_the_tails_and_keeps_nan);
     tcase_add_test(tc, exp_covers_subnormals_and_overflow);
+    tcase_add_test(tc, tanh_is_within_one_ulp);
     tcase_add_test(tc, log_is_within_one_ulp_where_finite);
     tcase_add_test(tc, log_special_values);
     tcase_add_test(tc, lane_sums_match_long_double);
