@@ -1,7 +1,9 @@
-/* fuse.c — folds an activation into the dense or convolution layer before it.
+/* fuse.c — folds an activation into the dense, convolution or batchnorm layer
+ * before it.
  *
  * A layer whose only consumer is an activation computes both in one
- * pass after the GEMM, and the pre-activation tensor disappears. (Fusion runs
+ * pass (after the GEMM, or the normalisation), and the pre-activation tensor
+ * disappears. (Fusion runs
  * before autodiff: the fused op has its own backward rule, which recovers the
  * slope from the activation's output.) */
 #include "compiler.h"
@@ -32,7 +34,7 @@ void fuse_model(Model *m)
         Node *n = m->nodes.items[i];
         if (n->op != OP_ACTIVATION) continue;
         Node *d = n->in[0];
-        bool fusable = d->op == OP_DENSE || d->op == OP_CONV2D || d->op == OP_CONV2D_TRANSPOSE;
+        bool fusable = d->op == OP_DENSE || d->op == OP_CONV2D || d->op == OP_CONV2D_TRANSPOSE || d->op == OP_BATCHNORM;
         if (fusable && d->act == ACT_IDENTITY && consumers[d->id] == 1) {
             d->act = n->act;
             d->alpha = n->alpha;

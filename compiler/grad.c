@@ -20,7 +20,7 @@ static bool has_gemm(const Node *n)
 bool bwd_reads_output(const Node *n)
 {
     switch (n->op) {
-    case OP_DENSE: case OP_CONV2D: case OP_CONV2D_TRANSPOSE: return n->act != ACT_IDENTITY;
+    case OP_DENSE: case OP_CONV2D: case OP_CONV2D_TRANSPOSE: case OP_BATCHNORM: return n->act != ACT_IDENTITY;
     case OP_ACTIVATION: case OP_EXP: case OP_RECIPROCAL: return true;
     default: return false;
     }

@@ -110,13 +110,15 @@ static const char *channel_args(Emitter *e, const Node *n)
 static void batchnorm_forward(Emitter *e, const Node *n)
 {
     if (n->training)
-        P("    genc_batchnorm_forward(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s);\n", emit_value(e, n), emit_aux(e, n),
-          emit_value(e, n->in[0]), emit_param(e, n->weight), emit_param(e, n->bias), emit_param(e, n->running_mean),
-          emit_param(e, n->running_var), channel_args(e, n), emit_literal(e, n->momentum), emit_literal(e, n->eps));
+        P("    genc_batchnorm_forward(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s);\n", emit_value(e, n),
+          emit_aux(e, n), emit_value(e, n->in[0]), emit_param(e, n->weight), emit_param(e, n->bias),
+          emit_param(e, n->running_mean), emit_param(e, n->running_var), channel_args(e, n),
+          emit_literal(e, n->momentum), emit_literal(e, n->eps), activation_constant(n->act), emit_literal(e, n->alpha));
     else
-        P("    genc_batchnorm_inference(%s, %s, %s, %s, %s, %s, %s, %s);\n", emit_value(e, n), emit_value(e, n->in[0]),
-          emit_param(e, n->weight), emit_param(e, n->bias), emit_param(e, n->running_mean),
-          emit_param(e, n->running_var), channel_args(e, n), emit_literal(e, n->eps));
+        P("    genc_batchnorm_inference(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s);\n", emit_value(e, n),
+          emit_value(e, n->in[0]), emit_param(e, n->weight), emit_param(e, n->bias), emit_param(e, n->running_mean),
+          emit_param(e, n->running_var), channel_args(e, n), emit_literal(e, n->eps), activation_constant(n->act),
+          emit_literal(e, n->alpha));
 }
 
 static void batchnorm_backward(Emitter *e, const Node *n)
@@ -126,8 +128,10 @@ static void batchnorm_backward(Emitter *e, const Node *n)
     emit_param_acc(e, n->bias);
     const char *dinp = emit_grad(e, n->in[0]);
     int acc_inp = emit_acc(e, n->in[0]);
-    P("    genc_batchnorm_backward(%s, %s, %s, %s, %s, %s, %s, %s, %d, %d);\n", dinp, dgamma, dbeta, emit_grad(e, n),
-      emit_value(e, n->in[0]), emit_param(e, n->weight), emit_aux(e, n), channel_args(e, n), acc_inp, acc_param);
+    P("    genc_batchnorm_backward(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %d, %d);\n", dinp, dgamma, dbeta,
+      emit_grad(e, n), n->act != ACT_IDENTITY ? emit_value(e, n) : "NULL", emit_value(e, n->in[0]),
+      emit_param(e, n->weight), emit_aux(e, n), channel_args(e, n), activation_constant(n->act),
+      emit_literal(e, n->alpha), acc_inp, acc_param);
 }
 
 static void dropout_forward(Emitter *e, const Node *n)

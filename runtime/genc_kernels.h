@@ -233,6 +233,20 @@ enum { GENC_LANES = 16, GENC_SUM_PARTS = 4, GENC_PARALLEL_SUM = 16384 };
 #define GENC_COSTLY_LANE_SUM_IF_USUAL(total, n, i, usual, fast_term, term)                                        \
     GENC_LANE_SUM_FROM(GENC_PARALLEL_SUM, total, n, i, usual, fast_term, term)
 
+/* GENC_LANE_SUM for a plane of a channel, of any size: below a lane group
+ * the lanes would add the terms in order from 0, as this loop does, so the
+ * result is the same, without the lanes' setup on each of a dense layer's
+ * one-value planes. */
+#define GENC_PLANE_SUM(total, n, i, term)                                                                          \
+    do {                                                                                                         \
+        if ((size_t)(n) < GENC_LANES) {                                                                          \
+            (total) = 0;                                                                                         \
+            for (size_t i = 0; i < (size_t)(n); i++) (total) += (term);                                          \
+        } else {                                                                                                 \
+            GENC_LANE_SUM(total, n, i, term);                                                                    \
+        }                                                                                                        \
+    } while (0)
+
 /* for (i < n) body, on threads from GENC_PARALLEL_SUM elements on: for the
  * losses' gradients, whose inputs the threads' bands of the last layer wrote
  * (serial, the VAE's BCE gradient took 18 us at 2 threads, 7 at 1). */
@@ -627,39 +641,47 @@ static inline void genc_gemm(int trans_a, int trans_b, int M, int N, int K, cons
                      C, ldc);
 }
 
-/* dst[i] = act(src[i] + (bias ? bias[i] : add)) for i < n, act a constant
- * here: runs of NR values through a local copy, then the rest one by one.
- * Loops of a constant count over memory nothing else can reach vectorise at
- * -O2 as well, where gcc leaves a loop of unknown count scalar (a thread's
- * band of a sigmoid over 784 columns took 2 us). dst may be src. */
+/* dst[i] = act(src[i]·scale + (bias ? bias[i] : add)) for i < n, act a
+ * constant here: runs of NR values through a local copy, then the rest one by
+ * one. Loops of a constant count over memory nothing else can reach vectorise
+ * at -O2 as well, where gcc leaves a loop of unknown count scalar (a thread's
+ * band of a sigmoid over 784 columns took 2 us). src·1 is src exactly, with
+ * an FMA or without, so a scale of 1 gives the bits of the sum alone. dst may
+ * be src. */
 static inline GENC_ALWAYS_INLINE void genc_activate_run_as(genc_real *dst, const genc_real *src,
-                                                           const genc_real *bias, genc_real add, int n, int act,
-                                                           genc_real alpha)
+                                                           const genc_real *bias, genc_real scale, genc_real add,
+                                                           int n, int act, genc_real alpha)
 {
     int i = 0;
     for (; i + GENC_GEMM_NR <= n; i += GENC_GEMM_NR) {
         genc_real run[GENC_GEMM_NR];
         if (bias)
-            GENC_KEEP_LOOP for (int j = 0; j < GENC_GEMM_NR; j++) run[j] = src[i + j] + bias[i + j];
+            GENC_KEEP_LOOP for (int j = 0; j < GENC_GEMM_NR; j++) run[j] = src[i + j] * scale + bias[i + j];
         else
-            GENC_KEEP_LOOP for (int j = 0; j < GENC_GEMM_NR; j++) run[j] = src[i + j] + add;
+            GENC_KEEP_LOOP for (int j = 0; j < GENC_GEMM_NR; j++) run[j] = src[i + j] * scale + add;
         GENC_KEEP_LOOP for (int j = 0; j < GENC_GEMM_NR; j++) dst[i + j] = genc_activate(act, run[j], alpha);
     }
-    for (; i < n; i++) dst[i] = genc_activate(act, src[i] + (bias ? bias[i] : add), alpha);
+    for (; i < n; i++) dst[i] = genc_activate(act, src[i] * scale + (bias ? bias[i] : add), alpha);
 }
 
 /* genc_activate_run_as with act made a constant, so that its loops
  * vectorise where act is a variable */
+static inline void genc_scaled_activate_run(genc_real *dst, const genc_real *src, const genc_real *bias,
+                                            genc_real scale, genc_real add, int n, int act, genc_real alpha)
+{
+    switch (act) {
+    case GENC_ACT_RELU: genc_activate_run_as(dst, src, bias, scale, add, n, GENC_ACT_RELU, alpha); break;
+    case GENC_ACT_LEAKY_RELU: genc_activate_run_as(dst, src, bias, scale, add, n, GENC_ACT_LEAKY_RELU, alpha); break;
+    case GENC_ACT_SIGMOID: genc_activate_run_as(dst, src, bias, scale, add, n, GENC_ACT_SIGMOID, alpha); break;
+    case GENC_ACT_TANH: genc_activate_run_as(dst, src, bias, scale, add, n, GENC_ACT_TANH, alpha); break;
+    default: genc_activate_run_as(dst, src, bias, scale, add, n, GENC_ACT_IDENTITY, alpha); break;
+    }
+}
+
 static inline void genc_activate_run(genc_real *dst, const genc_real *src, const genc_real *bias, genc_real add,
                                      int n, int act, genc_real alpha)
 {
-    switch (act) {
-    case GENC_ACT_RELU: genc_activate_run_as(dst, src, bias, add, n, GENC_ACT_RELU, alpha); break;
-    case GENC_ACT_LEAKY_RELU: genc_activate_run_as(dst, src, bias, add, n, GENC_ACT_LEAKY_RELU, alpha); break;
-    case GENC_ACT_SIGMOID: genc_activate_run_as(dst, src, bias, add, n, GENC_ACT_SIGMOID, alpha); break;
-    case GENC_ACT_TANH: genc_activate_run_as(dst, src, bias, add, n, GENC_ACT_TANH, alpha); break;
-    default: genc_activate_run_as(dst, src, bias, add, n, GENC_ACT_IDENTITY, alpha); break;
-    }
+    genc_scaled_activate_run(dst, src, bias, 1, add, n, act, alpha);
 }
 
 /* ---- dense: out = act(inp · weightᵀ + bias) ---------------------------- */
@@ -801,11 +823,27 @@ static GENC_NOINLINE void genc_col2im_channel(genc_real *img, const genc_real *c
 /* img = [img +] windows of col folded back (the adjoint of im2col). The
  * channels are shared among threads where no sample loop holds them, as in
  * a sampler at batch 1 (DCGAN's generator: 200 us of col2im serially). */
+#define GENC_COL2IM_THREADED(channels, K, GH, GW) ((size_t)(channels) * (K) * (K) * (GH) * (GW) >= GENC_PARALLEL_SUM)
 static inline void genc_col2im(genc_real *img, const genc_real *col, int channels, int IH, int IW, int GH, int GW,
                                int K, int S, int PT, int PL, int acc)
 {
-    GENC_PARALLEL_FOR_IF((size_t)channels * K * K * GH * GW >= GENC_PARALLEL_SUM, channels, c,
+    GENC_PARALLEL_FOR_IF(GENC_COL2IM_THREADED(channels, K, GH, GW), channels, c,
                          genc_col2im_channel(img, col, (int)c, IH, IW, GH, GW, K, S, PT, PL, acc););
+}
+
+/* img = act(windows of col folded back + bias per channel): genc_col2im with
+ * each channel finished by the thread that folded it, while it is in that
+ * core's cache (a serial bias pass after the threaded fold read half its
+ * planes from the other core) */
+static inline void genc_col2im_bias_activate(genc_real *img, const genc_real *col, const genc_real *bias,
+                                             int channels, int IH, int IW, int GH, int GW, int K, int S, int PT,
+                                             int PL, int act, genc_real alpha)
+{
+    GENC_PARALLEL_FOR_IF(GENC_COL2IM_THREADED(channels, K, GH, GW), channels, c, {
+        genc_real *plane = img + c * IH * IW;
+        genc_col2im_channel(img, col, (int)c, IH, IW, GH, GW, K, S, PT, PL, 0);
+        genc_activate_run(plane, plane, NULL, bias ? bias[c] : 0, IH * IW, act, alpha);
+    });
 }
 
 /* out (B, C, HW) = act(out + bias per channel); bias may be NULL */
@@ -827,7 +865,7 @@ static inline void genc_channel_bias_backward(genc_real *dbias, const genc_real 
         for (int b = 0; b < B; b++) {
             const genc_real *p = dout + ((size_t)b * C + c) * HW;
             double plane;
-            GENC_LANE_SUM(plane, HW, i, p[i]);
+            GENC_PLANE_SUM(plane, HW, i, p[i]);
             total += plane;
         }
         GENC_SET_OR_ADD(dbias[c], acc, (genc_real)total);
@@ -953,8 +991,7 @@ static inline void genc_conv2d_transpose_forward_sample(int b, int t, genc_real 
     int OCKK = OC * K * K, HW = H * W;
     genc_real *col = scratch + (size_t)t * OCKK * HW, *out_b = out + (size_t)b * OC * OH * OW;
     genc_gemm(1, 0, OCKK, HW, C, weight, OCKK, inp + (size_t)b * C * HW, HW, 0, col, HW);
-    genc_col2im(out_b, col, OC, OH, OW, H, W, K, S, PT, PL, 0);
-    genc_channel_bias_activate(out_b, bias, 1, OC, OH * OW, act, alpha);
+    genc_col2im_bias_activate(out_b, col, bias, OC, OH, OW, H, W, K, S, PT, PL, act, alpha);
 }
 
 #define genc_conv2d_transpose_forward(out, inp, weight, bias, scratch, threads, B, C, H, W, OC, OH, OW, K, S, PT, PL, \
@@ -1399,79 +1436,114 @@ static inline void genc_maxpool2d_backward_sample(int b, int t, genc_real *dinp,
  * (2C) for the backward pass, and moves the running statistics with the Keras
  * convention: running = momentum·running + (1 − momentum)·batch, where the
  * batch variance is the unbiased one as PyTorch keeps it (Keras momentum 0.8 is
- * PyTorch momentum 0.2). Inference normalises with the running statistics. */
+ * PyTorch momentum 0.2). Inference normalises with the running statistics.
+ *
+ * Each channel is independent: the kernels share the channels among threads
+ * from GENC_PARALLEL_SUM values on, so their results do not depend on the
+ * thread count, and sum each plane in lanes (one running double sum was a
+ * chain of dependent adds, 7 % of DCGAN's training on one thread). The
+ * activation after a batchnorm is fused into it, as into a dense layer:
+ * forward applies it to each plane while the plane is in cache, backward
+ * first turns dout into the pre-activation gradient in place. */
+#define GENC_BATCHNORM_CHANNELS(B, C, HW, c, ...)                                                                  \
+    GENC_PARALLEL_FOR_IF((size_t)(B) * (C) * (HW) >= GENC_PARALLEL_SUM, C, c, __VA_ARGS__)
+
+static inline void genc_batchnorm_forward_channel(genc_real *out, genc_real *stats, const genc_real *inp,
+                                                  const genc_real *gamma, const genc_real *beta,
+                                                  genc_real *running_mean, genc_real *running_var, int B, int C,
+                                                  int HW, genc_real momentum, genc_real eps, int act, genc_real alpha,
+                                                  int c)
+{
+    double n = (double)B * HW, total = 0, squares = 0, plane;
+    for (int b = 0; b < B; b++) {
+        const genc_real *p = inp + ((size_t)b * C + c) * HW;
+        GENC_PLANE_SUM(plane, HW, i, p[i]);
+        total += plane;
+    }
+    double mean = total / n;
+    for (int b = 0; b < B; b++) {
+        const genc_real *p = inp + ((size_t)b * C + c) * HW;
+        GENC_PLANE_SUM(plane, HW, i, (p[i] - mean) * (p[i] - mean));
+        squares += plane;
+    }
+    double var = squares / n, invstd = 1 / sqrt(var + eps);
+    stats[c] = (genc_real)mean;
+    stats[C + c] = (genc_real)invstd;
+    running_mean[c] = momentum * running_mean[c] + (1 - momentum) * (genc_real)mean;
+    running_var[c] = momentum * running_var[c] + (1 - momentum) * (genc_real)(n > 1 ? squares / (n - 1) : var);
+    for (int b = 0; b < B; b++) {
+        const genc_real *p = inp + ((size_t)b * C + c) * HW;
+        genc_real *q = out + ((size_t)b * C + c) * HW;
+        for (int i = 0; i < HW; i++) q[i] = gamma[c] * (genc_real)((p[i] - mean) * invstd) + beta[c];
+        genc_activate_run(q, q, NULL, 0, HW, act, alpha);
+    }
+}
+
 static inline void genc_batchnorm_forward(genc_real *out, genc_real *stats, const genc_real *inp,
                                           const genc_real *gamma, const genc_real *beta, genc_real *running_mean,
                                           genc_real *running_var, int B, int C, int HW, genc_real momentum,
-                                          genc_real eps)
+                                          genc_real eps, int act, genc_real alpha)
 {
-    double n = (double)B * HW;
-    for (int c = 0; c < C; c++) {
-        double total = 0, squares = 0;
-        for (int b = 0; b < B; b++) {
-            const genc_real *p = inp + ((size_t)b * C + c) * HW;
-            for (int i = 0; i < HW; i++) total += p[i];
-        }
-        double mean = total / n;
-        for (int b = 0; b < B; b++) {
-            const genc_real *p = inp + ((size_t)b * C + c) * HW;
-            for (int i = 0; i < HW; i++) squares += (p[i] - mean) * (p[i] - mean);
-        }
-        double var = squares / n, invstd = 1 / sqrt(var + eps);
-        stats[c] = (genc_real)mean;
-        stats[C + c] = (genc_real)invstd;
-        running_mean[c] = momentum * running_mean[c] + (1 - momentum) * (genc_real)mean;
-        running_var[c] = momentum * running_var[c] + (1 - momentum) * (genc_real)(n > 1 ? squares / (n - 1) : var);
-        for (int b = 0; b < B; b++) {
-            const genc_real *p = inp + ((size_t)b * C + c) * HW;
-            genc_real *q = out + ((size_t)b * C + c) * HW;
-            for (int i = 0; i < HW; i++) q[i] = gamma[c] * (genc_real)((p[i] - mean) * invstd) + beta[c];
-        }
-    }
+    GENC_BATCHNORM_CHANNELS(B, C, HW, c,
+                            genc_batchnorm_forward_channel(out, stats, inp, gamma, beta, running_mean, running_var,
+                                                           B, C, HW, momentum, eps, act, alpha, (int)c););
 }
 
 static inline void genc_batchnorm_inference(genc_real *out, const genc_real *inp, const genc_real *gamma,
                                             const genc_real *beta, const genc_real *running_mean,
-                                            const genc_real *running_var, int B, int C, int HW, genc_real eps)
+                                            const genc_real *running_var, int B, int C, int HW, genc_real eps,
+                                            int act, genc_real alpha)
 {
-    for (int c = 0; c < C; c++) {
+    GENC_BATCHNORM_CHANNELS(B, C, HW, c, {
         genc_real scale = gamma[c] / (genc_real)sqrt((double)running_var[c] + eps);
         genc_real shift = beta[c] - running_mean[c] * scale;
         for (int b = 0; b < B; b++) {
             const genc_real *p = inp + ((size_t)b * C + c) * HW;
             genc_real *q = out + ((size_t)b * C + c) * HW;
-            for (int i = 0; i < HW; i++) q[i] = p[i] * scale + shift;
+            genc_scaled_activate_run(q, p, NULL, scale, shift, HW, act, alpha);
+        }
+    });
+}
+
+static inline void genc_batchnorm_backward_channel(genc_real *dinp, genc_real *dgamma, genc_real *dbeta,
+                                                   genc_real *dout, const genc_real *out, const genc_real *inp,
+                                                   const genc_real *gamma, const genc_real *stats, int B, int C,
+                                                   int HW, int act, genc_real alpha, int acc_inp, int acc_param,
+                                                   int c)
+{
+    double n = (double)B * HW, mean = stats[c], invstd = stats[C + c], sum_dy = 0, sum_dy_xhat = 0, plane;
+    for (int b = 0; b < B; b++) {
+        size_t at = ((size_t)b * C + c) * HW;
+        const genc_real *p = inp + at, *d = dout + at;
+        genc_activation_slope_inplace(dout + at, out ? out + at : NULL, HW, act, alpha);
+        GENC_PLANE_SUM(plane, HW, i, d[i]);
+        sum_dy += plane;
+        GENC_PLANE_SUM(plane, HW, i, d[i] * (p[i] - mean) * invstd);
+        sum_dy_xhat += plane;
+    }
+    if (dgamma) GENC_SET_OR_ADD(dgamma[c], acc_param, (genc_real)sum_dy_xhat);
+    if (dbeta) GENC_SET_OR_ADD(dbeta[c], acc_param, (genc_real)sum_dy);
+    if (!dinp) return;
+    double k = gamma[c] * invstd / n;
+    for (int b = 0; b < B; b++) {
+        const genc_real *p = inp + ((size_t)b * C + c) * HW, *d = dout + ((size_t)b * C + c) * HW;
+        genc_real *q = dinp + ((size_t)b * C + c) * HW;
+        for (int i = 0; i < HW; i++) {
+            double xhat = (p[i] - mean) * invstd;
+            GENC_SET_OR_ADD(q[i], acc_inp, (genc_real)(k * (n * d[i] - sum_dy - xhat * sum_dy_xhat)));
         }
     }
 }
 
-static inline void genc_batchnorm_backward(genc_real *dinp, genc_real *dgamma, genc_real *dbeta,
-                                           const genc_real *dout, const genc_real *inp, const genc_real *gamma,
-                                           const genc_real *stats, int B, int C, int HW, int acc_inp, int acc_param)
+/* out is the output (after the activation), read when act is not the identity */
+static inline void genc_batchnorm_backward(genc_real *dinp, genc_real *dgamma, genc_real *dbeta, genc_real *dout,
+                                           const genc_real *out, const genc_real *inp, const genc_real *gamma,
+                                           const genc_real *stats, int B, int C, int HW, int act, genc_real alpha,
+                                           int acc_inp, int acc_param)
 {
-    double n = (double)B * HW;
-    for (int c = 0; c < C; c++) {
-        double mean = stats[c], invstd = stats[C + c], sum_dy = 0, sum_dy_xhat = 0;
-        for (int b = 0; b < B; b++) {
-            const genc_real *p = inp + ((size_t)b * C + c) * HW, *d = dout + ((size_t)b * C + c) * HW;
-            for (int i = 0; i < HW; i++) {
-                sum_dy += d[i];
-                sum_dy_xhat += d[i] * (p[i] - mean) * invstd;
-            }
-        }
-        if (dgamma) GENC_SET_OR_ADD(dgamma[c], acc_param, (genc_real)sum_dy_xhat);
-        if (dbeta) GENC_SET_OR_ADD(dbeta[c], acc_param, (genc_real)sum_dy);
-        if (!dinp) continue;
-        double k = gamma[c] * invstd / n;
-        for (int b = 0; b < B; b++) {
-            const genc_real *p = inp + ((size_t)b * C + c) * HW, *d = dout + ((size_t)b * C + c) * HW;
-            genc_real *q = dinp + ((size_t)b * C + c) * HW;
-            for (int i = 0; i < HW; i++) {
-                double xhat = (p[i] - mean) * invstd;
-                GENC_SET_OR_ADD(q[i], acc_inp, (genc_real)(k * (n * d[i] - sum_dy - xhat * sum_dy_xhat)));
-            }
-        }
-    }
+    GENC_BATCHNORM_CHANNELS(B, C, HW, c,
+                            genc_batchnorm_backward_channel(dinp, dgamma, dbeta, dout, out, inp, gamma, stats, B, C,
+                                                            HW, act, alpha, acc_inp, acc_param, (int)c););
 }
 
 /* ---- dropout: keep where the uniform draw u >= rate, scaled by 1/(1 − rate) ------- */

@@ -2,8 +2,9 @@
  * the double build that test_kernels checks: the polynomial e^x behind
  * sigmoid, tanh and the log behind BCE, the loss sums' lanes, the batch-1 dense
  * product (eight rows reduced together by vector shuffles) and the small
- * product's tiles, which read A and B in place, col2im on threads, and the
- * float Box-Muller of genc_rng.h, each against a double-precision reference;
+ * product's tiles, which read A and B in place, col2im and batchnorm on
+ * threads, and the float Box-Muller of genc_rng.h, each against a
+ * double-precision reference;
  * the BCE loss, whose logs skip their special cases where they cannot
  * arise, against long double; the activations over runs of values against
  * each value alone; and Adam's division against the plain one, bit for bit. */
@@ -474,6 +475,78 @@ START_TEST(col2im_matches_double_on_any_thread_count)
 }
 END_TEST
 
+/* The batchnorm kernels share the channels among threads from
+ * GENC_PARALLEL_SUM values on and sum each plane in lanes (below a lane
+ * group, in order): against batchnorm + relu computed in double, and the
+ * same bits on one thread as on two, for planes of 196 values and of one. */
+START_TEST(batchnorm_matches_double_on_any_thread_count)
+{
+    static const int shapes[][3] = {{4, 24, 196}, {64, 300, 1}}; /* B, C, HW */
+    srand(11);
+    for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
+        int B = shapes[k][0], C = shapes[k][1], HW = shapes[k][2];
+        size_t n = (size_t)B * C * HW;
+        ck_assert(n >= GENC_PARALLEL_SUM);
+        float *inp = malloc(sizeof(float) * n), *dout = malloc(sizeof(float) * n), *gamma = malloc(sizeof(float) * C);
+        float *beta = malloc(sizeof(float) * C), *out[2], *din[2], *dgamma[2], *dbeta[2], *stats[2], *running[2];
+        for (size_t i = 0; i < n; i++) inp[i] = (float)rand() / RAND_MAX * 4 - 1, dout[i] = (float)rand() / RAND_MAX - 0.5f;
+        for (int c = 0; c < C; c++) gamma[c] = 0.5f + (float)c / C, beta[c] = 0.1f * (float)(c % 7) - 0.3f;
+        for (int threads = 1; threads <= 2; threads++) {
+            int t = threads - 1;
+            omp_set_num_threads(threads);
+            ck_assert_int_eq(genc_team_size(2), threads);
+            out[t] = malloc(sizeof(float) * n), din[t] = malloc(sizeof(float) * n);
+            dgamma[t] = malloc(sizeof(float) * C), dbeta[t] = malloc(sizeof(float) * C);
+            stats[t] = malloc(sizeof(float) * 2 * C), running[t] = malloc(sizeof(float) * 2 * C);
+            float *dy = malloc(sizeof(float) * n);
+            memcpy(dy, dout, sizeof(float) * n);
+            for (int c = 0; c < 2 * C; c++) running[t][c] = c < C ? 0 : 1;
+            genc_batchnorm_forward(out[t], stats[t], inp, gamma, beta, running[t], running[t] + C, B, C, HW, 0.8f,
+                                   1e-3f, GENC_ACT_RELU, 0);
+            genc_batchnorm_backward(din[t], dgamma[t], dbeta[t], dy, out[t], inp, gamma, stats[t], B, C, HW,
+                                    GENC_ACT_RELU, 0, 0, 0);
+            free(dy);
+        }
+        ck_assert(memcmp(out[0], out[1], sizeof(float) * n) == 0 && memcmp(din[0], din[1], sizeof(float) * n) == 0);
+        ck_assert(memcmp(stats[0], stats[1], sizeof(float) * 2 * C) == 0);
+        ck_assert(memcmp(running[0], running[1], sizeof(float) * 2 * C) == 0);
+        ck_assert(memcmp(dgamma[0], dgamma[1], sizeof(float) * C) == 0);
+        ck_assert(memcmp(dbeta[0], dbeta[1], sizeof(float) * C) == 0);
+        for (int c = 0; c < C; c++) {
+            double total = 0, squares = 0, m = (double)B * HW, sum_dy = 0, sum_dy_xhat = 0;
+            for (int b = 0; b < B; b++)
+                for (int i = 0; i < HW; i++) total += inp[((size_t)b * C + c) * HW + i];
+            double mean = total / m;
+            for (int b = 0; b < B; b++)
+                for (int i = 0; i < HW; i++) squares += pow(inp[((size_t)b * C + c) * HW + i] - mean, 2);
+            double invstd = 1 / sqrt(squares / m + 1e-3);
+            ck_assert_double_eq_tol(stats[1][c], mean, 1e-6);
+            ck_assert_double_eq_tol(stats[1][C + c], invstd, 1e-6 * invstd);
+            for (int b = 0; b < B; b++)
+                for (int i = 0; i < HW; i++) {
+                    size_t at = ((size_t)b * C + c) * HW + i;
+                    double xhat = (inp[at] - mean) * invstd, y = gamma[c] * xhat + beta[c];
+                    double dy = y > 0 ? dout[at] : 0; /* relu's slope */
+                    ck_assert_double_eq_tol(out[1][at], y > 0 ? y : 0, 1e-5);
+                    sum_dy += dy, sum_dy_xhat += dy * xhat;
+                }
+            ck_assert_double_eq_tol(dbeta[1][c], sum_dy, 1e-4);
+            ck_assert_double_eq_tol(dgamma[1][c], sum_dy_xhat, 1e-4);
+            for (int b = 0; b < B; b++)
+                for (int i = 0; i < HW; i++) {
+                    size_t at = ((size_t)b * C + c) * HW + i;
+                    double xhat = (inp[at] - mean) * invstd, y = gamma[c] * xhat + beta[c];
+                    double dy = y > 0 ? dout[at] : 0;
+                    double want = gamma[c] * invstd / m * (m * dy - sum_dy - xhat * sum_dy_xhat);
+                    ck_assert_double_eq_tol(din[1][at], want, 1e-5);
+                }
+        }
+        for (int t = 0; t < 2; t++) free(out[t]), free(din[t]), free(dgamma[t]), free(dbeta[t]), free(stats[t]), free(running[t]);
+        free(inp), free(dout), free(gamma), free(beta);
+    }
+}
+END_TEST
+
 /* The double-precision Box-Muller of the two 24-bit uniforms that
  * genc_normal_pair takes from a draw. */
 static double normal_pair_in_double(uint64_t draw, double want[2])
@@ -568,6 +641,7 @@ int main(void)
     tcase_add_test(tc, few_row_large_product_matches_double);
     tcase_add_test(tc, small_product_matches_double);
     tcase_add_test(tc, col2im_matches_double_on_any_thread_count);
+    tcase_add_test(tc, batchnorm_matches_double_on_any_thread_count);
     tcase_add_test(tc, activation_runs_match_each_element);
     tcase_add_test(tc, normal_pair_matches_double_box_muller);
     tcase_add_test(tc, normals_are_standard_and_independent);

@@ -245,13 +245,13 @@ enum { BN_C = 2, BN_HW = 4 };
 static double bn_stats[2 * BN_C], bn_mean[BN_C], bn_var[BN_C];
 static void bn_f(const OpCase *c, double *out, double **in)
 {
-    (void)c;
-    genc_batchnorm_forward(out, bn_stats, in[0], in[1], in[2], bn_mean, bn_var, B, BN_C, BN_HW, 0.8, 1e-3);
+    genc_batchnorm_forward(out, bn_stats, in[0], in[1], in[2], bn_mean, bn_var, B, BN_C, BN_HW, 0.8, 1e-3, c->param,
+                           0.2);
 }
 static void bn_b(const OpCase *c, double **din, double *dout, const double *out, double **in, int acc)
 {
-    (void)c, (void)out;
-    genc_batchnorm_backward(din[0], din[1], din[2], dout, in[0], in[1], bn_stats, B, BN_C, BN_HW, acc, acc);
+    genc_batchnorm_backward(din[0], din[1], din[2], dout, out, in[0], in[1], bn_stats, B, BN_C, BN_HW, c->param, 0.2,
+                            acc, acc);
 }
 
 static const double dropout_u[B * C] = {0.9, 0.1, 0.5, 0.29, 0.31, 0.7, 0.05, 0.95, 0.3, 0.6, 0.2, 0.8};
@@ -264,6 +264,8 @@ static void dropout_b(const OpCase *c, double **din, double *dout, const double 
 
 #define DENSE_CASE(label, act) \
     {label, 3, {B * C, OC * C, OC}, B * OC, {-1, -1, -1}, {1, 1, 1}, true, act, dense_f, dense_b}
+#define BN_CASE(label, act) \
+    {label, 3, {B * BN_C * BN_HW, BN_C, BN_C}, B * BN_C * BN_HW, {-2, 0.5, -1}, {2, 1.5, 1}, false, act, bn_f, bn_b}
 #define ACT_CASE(label, act) {label, 1, {B * C}, B * C, {-2}, {2}, true, act, act_f, act_b}
 #define BIN_CASE(label, f, b, lo1, hi1) {label, 2, {B * C, B * C}, B * C, {-2, lo1}, {2, hi1}, false, 0, f, b}
 #define UN_CASE(label, f, b, lo, hi) {label, 1, {B * C}, B * C, {lo}, {hi}, false, 0, f, b}
@@ -297,7 +299,10 @@ static const OpCase cases[] = {
     LOSS_CASE("bce_logits, constant target", bce_logits_f, bce_logits_b, -3, 3, 0, 0, 1),
     {"kl_normal", 2, {B * C, B * C}, 1, {-1, -1}, {1, 1}, false, 0, kl_f, kl_b},
     {"concat", 2, {B * C, B * OC}, B * (C + OC), {-1, -1}, {1, 1}, false, 0, concat_f, concat_b},
-    {"batchnorm", 3, {B * BN_C * BN_HW, BN_C, BN_C}, B * BN_C * BN_HW, {-2, 0.5, -1}, {2, 1.5, 1}, false, 0, bn_f, bn_b},
+    BN_CASE("batchnorm", GENC_ACT_IDENTITY),
+    BN_CASE("batchnorm+relu", GENC_ACT_RELU),
+    BN_CASE("batchnorm+leaky_relu", GENC_ACT_LEAKY_RELU),
+    BN_CASE("batchnorm+tanh", GENC_ACT_TANH),
     {"dropout", 1, {B * C}, B * C, {-2}, {2}, false, 0, dropout_f, dropout_b},
 };
 enum { N_FIXED = sizeof cases / sizeof cases[0], N_CASES = N_FIXED + 2 * (N_CONV + N_TRANSPOSE) + N_POOL };

@@ -180,12 +180,13 @@ START_TEST(op_matches_pytorch)
         float *dx = zeros(n_out), *dg = zeros(C), *db = zeros(C);
         if (M(f, "training")) {
             genc_batchnorm_forward(y, stats, T(f, "input/0"), T(f, "param/gamma"), T(f, "param/beta"), rm, rv, B, C,
-                                   HW, 0.8f, 1e-3f);
-            genc_batchnorm_backward(dx, dg, db, dy, T(f, "input/0"), T(f, "param/gamma"), stats, B, C, HW, 0, 0);
+                                   HW, 0.8f, 1e-3f, GENC_ACT_IDENTITY, 0);
+            genc_batchnorm_backward(dx, dg, db, dy, NULL, T(f, "input/0"), T(f, "param/gamma"), stats, B, C, HW,
+                                    GENC_ACT_IDENTITY, 0, 0, 0);
             expect(f, "grad/input/0", dx), expect(f, "grad/param/gamma", dg), expect(f, "grad/param/beta", db);
         } else {
             genc_batchnorm_inference(y, T(f, "input/0"), T(f, "param/gamma"), T(f, "param/beta"), rm, rv, B, C, HW,
-                                     1e-3f);
+                                     1e-3f, GENC_ACT_IDENTITY, 0);
         }
         expect(f, "output", y);
         expect(f, "state/running_mean_after", rm), expect(f, "state/running_var_after", rv);

@@ -6,7 +6,7 @@
 #include <string.h>
 
 /* Step "d" (models/dcgan.lua:37): forward and backward of its loss; writes the gradients of discriminator, which adam updates.
-   Arena: 8831184 floats with reuse (28349280 without). */
+   Arena: 8881232 floats with reuse (23532384 without). */
 void dcgan_step_d(const float *params, float *state, float *grads, float *arena, const float *const *inputs, float *loss)
 {
     const float *images = inputs[0]; /* [64,1,28,28] */
@@ -19,16 +19,14 @@ void dcgan_step_d(const float *params, float *state, float *grads, float *arena,
     float *t6 = arena + 7225344; /* [64,64,14,14] discriminator.dropout1 */
     float *t7 = arena + 8028160; /* [64,128,7,7] discriminator.conv2d2 + leaky_relu */
     float *t10 = arena + 8429568; /* [64,128,7,7] discriminator.dropout2 */
-    float *t12 = arena + 8831104; /* [64,1] discriminator.dense1 */
-    float *t13 = arena + 8831168; /* [] bce_logits */
+    float *t12 = arena + 8881152; /* [64,1] discriminator.dense1 */
+    float *t13 = arena + 8881216; /* [] bce_logits */
     float *t14 = arena + 1605632; /* [64,12544] generator.dense1 + relu */
     float *t17 = arena + 0; /* [64,128,14,14] generator.conv2d_transpose1 */
-    float *t18 = arena + 1605632; /* [64,128,14,14] generator.batchnorm1 */
-    float *t19 = arena + 3211264; /* [64,128,14,14] relu */
+    float *t18 = arena + 3211264; /* [64,128,14,14] generator.batchnorm1 + relu */
     float *t20 = arena + 0; /* [64,64,28,28] generator.conv2d_transpose2 */
-    float *t21 = arena + 3211264; /* [64,64,28,28] generator.batchnorm2 */
-    float *t22 = arena + 0; /* [64,64,28,28] relu */
-    float *t23 = arena + 3953152; /* [64,1,28,28] generator.conv2d_transpose3 + tanh */
+    float *t21 = arena + 3211264; /* [64,64,28,28] generator.batchnorm2 + relu */
+    float *t23 = arena + 8830976; /* [64,1,28,28] generator.conv2d_transpose3 + tanh */
     float *t25 = arena + 0; /* [64,64,14,14] discriminator.conv2d1 + leaky_relu */
     float *t28 = arena + 802816; /* [64,64,14,14] discriminator.dropout1 */
     float *t29 = arena + 3150336; /* [64,128,7,7] discriminator.conv2d2 + leaky_relu */
@@ -36,21 +34,21 @@ void dcgan_step_d(const float *params, float *state, float *grads, float *arena,
     float *t34 = arena + 2007040; /* [64,1] discriminator.dense1 */
     float *t35 = arena + 2007104; /* [] bce_logits */
     float *t36 = arena + 2007120; /* [] add */
-    float *col27 = arena + 0; /* [14112] im2col of discriminator.conv2d1 + leaky_relu */
-    float *col28 = arena + 0; /* [225792] im2col of discriminator.conv2d2 + leaky_relu */
-    float *col29 = arena + 2408448; /* [451584] im2col of generator.conv2d_transpose1 */
-    float *stats18 = arena + 3211264; /* [256] batch mean and 1/std of generator.batchnorm1 */
-    float *col31 = arena + 4816896; /* [903168] im2col of generator.conv2d_transpose2 */
-    float *stats21 = arena + 8830976; /* [128] batch mean and 1/std of generator.batchnorm2 */
-    float *col33 = arena + 3211264; /* [56448] im2col of generator.conv2d_transpose3 + tanh */
-    float *col34 = arena + 802816; /* [14112] im2col of discriminator.conv2d1 + leaky_relu */
-    float *col35 = arena + 1605632; /* [225792] im2col of discriminator.conv2d2 + leaky_relu */
+    float *col25 = arena + 0; /* [14112] im2col of discriminator.conv2d1 + leaky_relu */
+    float *col26 = arena + 0; /* [225792] im2col of discriminator.conv2d2 + leaky_relu */
+    float *col27 = arena + 2408448; /* [451584] im2col of generator.conv2d_transpose1 */
+    float *stats18 = arena + 1605632; /* [256] batch mean and 1/std of generator.batchnorm1 + relu */
+    float *col29 = arena + 4816896; /* [903168] im2col of generator.conv2d_transpose2 */
+    float *stats21 = arena + 8830976; /* [128] batch mean and 1/std of generator.batchnorm2 + relu */
+    float *col31 = arena + 0; /* [56448] im2col of generator.conv2d_transpose3 + tanh */
+    float *col32 = arena + 802816; /* [14112] im2col of discriminator.conv2d1 + leaky_relu */
+    float *col33 = arena + 1605632; /* [225792] im2col of discriminator.conv2d2 + leaky_relu */
     float *dt3 = arena + 802816; /* [64,64,14,14] gradient of discriminator.conv2d1 + leaky_relu */
     float *dt6 = arena + 0; /* [64,64,14,14] gradient of discriminator.dropout1 */
     float *dt7 = arena + 1544704; /* [64,128,7,7] gradient of discriminator.conv2d2 + leaky_relu */
     float *dt10 = arena + 0; /* [64,128,7,7] gradient of discriminator.dropout2 */
     float *dt12 = arena + 401408; /* [64,1] gradient of discriminator.dense1 */
-    float *dt13 = arena + 4003328; /* [] gradient of bce_logits */
+    float *dt13 = arena + 3953152; /* [] gradient of bce_logits */
     float *dt25 = arena + 802816; /* [64,64,14,14] gradient of discriminator.conv2d1 + leaky_relu */
     float *dt28 = arena + 1605632; /* [64,64,14,14] gradient of discriminator.dropout1 */
     float *dt29 = arena + 3551744; /* [64,128,7,7] gradient of discriminator.conv2d2 + leaky_relu */
@@ -58,19 +56,19 @@ void dcgan_step_d(const float *params, float *state, float *grads, float *arena,
     float *dt34 = arena + 2408448; /* [64,1] gradient of discriminator.dense1 */
     float *dt35 = arena + 2007120; /* [] gradient of bce_logits */
     float *dt36 = arena + 2007104; /* [] gradient of add */
-    float *col49 = arena + 2408448; /* [741888] im2col of discriminator.conv2d2 + leaky_relu */
-    float *col50 = arena + 1605632; /* [18144] im2col of discriminator.conv2d1 + leaky_relu */
-    float *col51 = arena + 802816; /* [741888] im2col of discriminator.conv2d2 + leaky_relu */
-    float *col52 = arena + 0; /* [18144] im2col of discriminator.conv2d1 + leaky_relu */
+    float *col47 = arena + 2408448; /* [741888] im2col of discriminator.conv2d2 + leaky_relu */
+    float *col48 = arena + 1605632; /* [18144] im2col of discriminator.conv2d1 + leaky_relu */
+    float *col49 = arena + 802816; /* [741888] im2col of discriminator.conv2d2 + leaky_relu */
+    float *col50 = arena + 0; /* [18144] im2col of discriminator.conv2d1 + leaky_relu */
 
     /* models/dcgan.lua:23  discriminator.conv2d1 + leaky_relu  -> [64,64,14,14] */
-    genc_conv2d_forward(t3, images, params + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, params + DCGAN_DISCRIMINATOR_CONV2D1_BIAS, col27, 8, 64, 1, 28, 28, 64, 14, 14, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f);
+    genc_conv2d_forward(t3, images, params + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, params + DCGAN_DISCRIMINATOR_CONV2D1_BIAS, col25, 8, 64, 1, 28, 28, 64, 14, 14, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f);
 
     /* models/dcgan.lua:23  discriminator.dropout1  -> [64,64,14,14] */
     genc_dropout_forward(t6, t3, dropout_mask5, 802816, 0.3f);
 
     /* models/dcgan.lua:24  discriminator.conv2d2 + leaky_relu  -> [64,128,7,7] */
-    genc_conv2d_forward(t7, t6, params + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, params + DCGAN_DISCRIMINATOR_CONV2D2_BIAS, col28, 8, 64, 64, 14, 14, 128, 7, 7, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f);
+    genc_conv2d_forward(t7, t6, params + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, params + DCGAN_DISCRIMINATOR_CONV2D2_BIAS, col26, 8, 64, 64, 14, 14, 128, 7, 7, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f);
 
     /* models/dcgan.lua:24  discriminator.dropout2  -> [64,128,7,7] */
     genc_dropout_forward(t10, t7, dropout_mask9, 401408, 0.3f);
@@ -85,34 +83,28 @@ void dcgan_step_d(const float *params, float *state, float *grads, float *arena,
     genc_dense_forward(t14, z, params + DCGAN_GENERATOR_DENSE1_WEIGHT, params + DCGAN_GENERATOR_DENSE1_BIAS, 64, 100, 12544, GENC_ACT_RELU, 0.0f);
 
     /* models/dcgan.lua:16  generator.conv2d_transpose1  -> [64,128,14,14] */
-    genc_conv2d_transpose_forward(t17, t14, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_BIAS, col29, 8, 64, 256, 7, 7, 128, 14, 14, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f);
+    genc_conv2d_transpose_forward(t17, t14, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_BIAS, col27, 8, 64, 256, 7, 7, 128, 14, 14, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f);
 
-    /* models/dcgan.lua:16  generator.batchnorm1  -> [64,128,14,14] */
-    genc_batchnorm_forward(t18, stats18, t17, params + DCGAN_GENERATOR_BATCHNORM1_GAMMA, params + DCGAN_GENERATOR_BATCHNORM1_BETA, state + DCGAN_GENERATOR_BATCHNORM1_RUNNING_MEAN, state + DCGAN_GENERATOR_BATCHNORM1_RUNNING_VAR, 64, 128, 196, 0.8f, 0.001f);
-
-    /* (builtin):0  relu  -> [64,128,14,14] */
-    genc_activation_forward(t19, t18, 1605632, GENC_ACT_RELU, 0.0f);
+    /* models/dcgan.lua:16  generator.batchnorm1 + relu  -> [64,128,14,14] */
+    genc_batchnorm_forward(t18, stats18, t17, params + DCGAN_GENERATOR_BATCHNORM1_GAMMA, params + DCGAN_GENERATOR_BATCHNORM1_BETA, state + DCGAN_GENERATOR_BATCHNORM1_RUNNING_MEAN, state + DCGAN_GENERATOR_BATCHNORM1_RUNNING_VAR, 64, 128, 196, 0.8f, 0.001f, GENC_ACT_RELU, 0.0f);
 
     /* models/dcgan.lua:17  generator.conv2d_transpose2  -> [64,64,28,28] */
-    genc_conv2d_transpose_forward(t20, t19, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_BIAS, col31, 8, 64, 128, 14, 14, 64, 28, 28, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f);
+    genc_conv2d_transpose_forward(t20, t18, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_BIAS, col29, 8, 64, 128, 14, 14, 64, 28, 28, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f);
 
-    /* models/dcgan.lua:17  generator.batchnorm2  -> [64,64,28,28] */
-    genc_batchnorm_forward(t21, stats21, t20, params + DCGAN_GENERATOR_BATCHNORM2_GAMMA, params + DCGAN_GENERATOR_BATCHNORM2_BETA, state + DCGAN_GENERATOR_BATCHNORM2_RUNNING_MEAN, state + DCGAN_GENERATOR_BATCHNORM2_RUNNING_VAR, 64, 64, 784, 0.8f, 0.001f);
-
-    /* (builtin):0  relu  -> [64,64,28,28] */
-    genc_activation_forward(t22, t21, 3211264, GENC_ACT_RELU, 0.0f);
+    /* models/dcgan.lua:17  generator.batchnorm2 + relu  -> [64,64,28,28] */
+    genc_batchnorm_forward(t21, stats21, t20, params + DCGAN_GENERATOR_BATCHNORM2_GAMMA, params + DCGAN_GENERATOR_BATCHNORM2_BETA, state + DCGAN_GENERATOR_BATCHNORM2_RUNNING_MEAN, state + DCGAN_GENERATOR_BATCHNORM2_RUNNING_VAR, 64, 64, 784, 0.8f, 0.001f, GENC_ACT_RELU, 0.0f);
 
     /* models/dcgan.lua:18  generator.conv2d_transpose3 + tanh  -> [64,1,28,28] */
-    genc_conv2d_transpose_forward(t23, t22, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_BIAS, col33, 8, 64, 64, 28, 28, 1, 28, 28, 3, 1, 1, 1, GENC_ACT_TANH, 0.0f);
+    genc_conv2d_transpose_forward(t23, t21, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_BIAS, col31, 8, 64, 64, 28, 28, 1, 28, 28, 3, 1, 1, 1, GENC_ACT_TANH, 0.0f);
 
     /* models/dcgan.lua:23  discriminator.conv2d1 + leaky_relu  -> [64,64,14,14] */
-    genc_conv2d_forward(t25, t23, params + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, params + DCGAN_DISCRIMINATOR_CONV2D1_BIAS, col34, 8, 64, 1, 28, 28, 64, 14, 14, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f);
+    genc_conv2d_forward(t25, t23, params + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, params + DCGAN_DISCRIMINATOR_CONV2D1_BIAS, col32, 8, 64, 1, 28, 28, 64, 14, 14, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f);
 
     /* models/dcgan.lua:23  discriminator.dropout1  -> [64,64,14,14] */
     genc_dropout_forward(t28, t25, dropout_mask27, 802816, 0.3f);
 
     /* models/dcgan.lua:24  discriminator.conv2d2 + leaky_relu  -> [64,128,7,7] */
-    genc_conv2d_forward(t29, t28, params + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, params + DCGAN_DISCRIMINATOR_CONV2D2_BIAS, col35, 8, 64, 64, 14, 14, 128, 7, 7, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f);
+    genc_conv2d_forward(t29, t28, params + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, params + DCGAN_DISCRIMINATOR_CONV2D2_BIAS, col33, 8, 64, 64, 14, 14, 128, 7, 7, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f);
 
     /* models/dcgan.lua:24  discriminator.dropout2  -> [64,128,7,7] */
     genc_dropout_forward(t32, t29, dropout_mask31, 401408, 0.3f);
@@ -143,13 +135,13 @@ void dcgan_step_d(const float *params, float *state, float *grads, float *arena,
     genc_dropout_backward(dt29, dt32, dropout_mask31, 401408, 0.3f, 0);
 
     /* models/dcgan.lua:24  backward of discriminator.conv2d2 + leaky_relu */
-    genc_conv2d_backward(dt28, grads + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, grads + DCGAN_DISCRIMINATOR_CONV2D2_BIAS, dt29, t29, t28, params + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, col49, 8, 64, 64, 14, 14, 128, 7, 7, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
+    genc_conv2d_backward(dt28, grads + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, grads + DCGAN_DISCRIMINATOR_CONV2D2_BIAS, dt29, t29, t28, params + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, col47, 8, 64, 64, 14, 14, 128, 7, 7, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
 
     /* models/dcgan.lua:23  backward of discriminator.dropout1 */
     genc_dropout_backward(dt25, dt28, dropout_mask27, 802816, 0.3f, 0);
 
     /* models/dcgan.lua:23  backward of discriminator.conv2d1 + leaky_relu */
-    genc_conv2d_backward(NULL, grads + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, grads + DCGAN_DISCRIMINATOR_CONV2D1_BIAS, dt25, t25, t23, params + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, col50, 8, 64, 1, 28, 28, 64, 14, 14, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
+    genc_conv2d_backward(NULL, grads + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, grads + DCGAN_DISCRIMINATOR_CONV2D1_BIAS, dt25, t25, t23, params + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, col48, 8, 64, 1, 28, 28, 64, 14, 14, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
 
     /* models/dcgan.lua:37  backward of bce_logits */
     genc_bce_logits_backward(dt12, NULL, dt13, t12, NULL, 1.0f, 64, 0, 0);
@@ -161,17 +153,17 @@ void dcgan_step_d(const float *params, float *state, float *grads, float *arena,
     genc_dropout_backward(dt7, dt10, dropout_mask9, 401408, 0.3f, 0);
 
     /* models/dcgan.lua:24  backward of discriminator.conv2d2 + leaky_relu */
-    genc_conv2d_backward(dt6, grads + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, grads + DCGAN_DISCRIMINATOR_CONV2D2_BIAS, dt7, t7, t6, params + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, col51, 8, 64, 64, 14, 14, 128, 7, 7, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f, 0, 1);
+    genc_conv2d_backward(dt6, grads + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, grads + DCGAN_DISCRIMINATOR_CONV2D2_BIAS, dt7, t7, t6, params + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, col49, 8, 64, 64, 14, 14, 128, 7, 7, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f, 0, 1);
 
     /* models/dcgan.lua:23  backward of discriminator.dropout1 */
     genc_dropout_backward(dt3, dt6, dropout_mask5, 802816, 0.3f, 0);
 
     /* models/dcgan.lua:23  backward of discriminator.conv2d1 + leaky_relu */
-    genc_conv2d_backward(NULL, grads + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, grads + DCGAN_DISCRIMINATOR_CONV2D1_BIAS, dt3, t3, images, params + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, col52, 8, 64, 1, 28, 28, 64, 14, 14, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f, 0, 1);
+    genc_conv2d_backward(NULL, grads + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, grads + DCGAN_DISCRIMINATOR_CONV2D1_BIAS, dt3, t3, images, params + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, col50, 8, 64, 1, 28, 28, 64, 14, 14, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f, 0, 1);
 }
 
 /* Step "g" (models/dcgan.lua:39): forward and backward of its loss; writes the gradients of generator, which adam updates.
-   Arena: 16859520 floats with reuse (41831648 without). */
+   Arena: 16859520 floats with reuse (32197856 without). */
 void dcgan_step_g(const float *params, float *state, float *grads, float *arena, const float *const *inputs, float *loss)
 {
     const float *z = inputs[0]; /* [64,100] */
@@ -179,77 +171,67 @@ void dcgan_step_g(const float *params, float *state, float *grads, float *arena,
     const float *dropout_mask54 = inputs[2]; /* [64,128,7,7] */
     float *t37 = arena + 16056320; /* [64,12544] generator.dense1 + relu */
     float *t40 = arena + 12845056; /* [64,128,14,14] generator.conv2d_transpose1 */
-    float *t41 = arena + 0; /* [64,128,14,14] generator.batchnorm1 */
-    float *t42 = arena + 14450688; /* [64,128,14,14] relu */
+    float *t41 = arena + 14450688; /* [64,128,14,14] generator.batchnorm1 + relu */
     float *t43 = arena + 0; /* [64,64,28,28] generator.conv2d_transpose2 */
-    float *t44 = arena + 3211264; /* [64,64,28,28] generator.batchnorm2 */
-    float *t45 = arena + 6422528; /* [64,64,28,28] relu */
+    float *t44 = arena + 3211264; /* [64,64,28,28] generator.batchnorm2 + relu */
     float *t46 = arena + 9694272; /* [64,1,28,28] generator.conv2d_transpose3 + tanh */
-    float *t48 = arena + 3211264; /* [64,64,14,14] discriminator.conv2d1 + leaky_relu */
-    float *t51 = arena + 4014080; /* [64,64,14,14] discriminator.dropout1 */
-    float *t52 = arena + 5558784; /* [64,128,7,7] discriminator.conv2d2 + leaky_relu */
-    float *t55 = arena + 4014080; /* [64,128,7,7] discriminator.dropout2 */
-    float *t57 = arena + 4415488; /* [64,1] discriminator.dense1 */
-    float *t58 = arena + 4014080; /* [] bce_logits */
-    float *col17 = arena + 0; /* [451584] im2col of generator.conv2d_transpose1 */
-    float *stats41 = arena + 16859136; /* [256] batch mean and 1/std of generator.batchnorm1 */
-    float *col19 = arena + 3211264; /* [903168] im2col of generator.conv2d_transpose2 */
-    float *stats44 = arena + 16859392; /* [128] batch mean and 1/std of generator.batchnorm2 */
-    float *col21 = arena + 3211264; /* [56448] im2col of generator.conv2d_transpose3 + tanh */
-    float *col22 = arena + 4014080; /* [14112] im2col of discriminator.conv2d1 + leaky_relu */
-    float *col23 = arena + 4816896; /* [225792] im2col of discriminator.conv2d2 + leaky_relu */
-    float *dt37 = arena + 4816896; /* [64,12544] gradient of generator.dense1 + relu */
-    float *dt40 = arena + 3211264; /* [64,128,14,14] gradient of generator.conv2d_transpose1 */
-    float *dt41 = arena + 1605632; /* [64,128,14,14] gradient of generator.batchnorm1 */
-    float *dt42 = arena + 0; /* [64,128,14,14] gradient of relu */
-    float *dt43 = arena + 3211264; /* [64,64,28,28] gradient of generator.conv2d_transpose2 */
-    float *dt44 = arena + 9633792; /* [64,64,28,28] gradient of generator.batchnorm2 */
-    float *dt45 = arena + 3211264; /* [64,64,28,28] gradient of relu */
+    float *t48 = arena + 6422528; /* [64,64,14,14] discriminator.conv2d1 + leaky_relu */
+    float *t51 = arena + 7225344; /* [64,64,14,14] discriminator.dropout1 */
+    float *t52 = arena + 8770048; /* [64,128,7,7] discriminator.conv2d2 + leaky_relu */
+    float *t55 = arena + 7225344; /* [64,128,7,7] discriminator.dropout2 */
+    float *t57 = arena + 7626752; /* [64,1] discriminator.dense1 */
+    float *t58 = arena + 7225344; /* [] bce_logits */
+    float *col15 = arena + 0; /* [451584] im2col of generator.conv2d_transpose1 */
+    float *stats41 = arena + 16859136; /* [256] batch mean and 1/std of generator.batchnorm1 + relu */
+    float *col17 = arena + 3211264; /* [903168] im2col of generator.conv2d_transpose2 */
+    float *stats44 = arena + 16859392; /* [128] batch mean and 1/std of generator.batchnorm2 + relu */
+    float *col19 = arena + 6422528; /* [56448] im2col of generator.conv2d_transpose3 + tanh */
+    float *col20 = arena + 7225344; /* [14112] im2col of discriminator.conv2d1 + leaky_relu */
+    float *col21 = arena + 8028160; /* [225792] im2col of discriminator.conv2d2 + leaky_relu */
+    float *dt37 = arena + 4121600; /* [64,12544] gradient of generator.dense1 + relu */
+    float *dt40 = arena + 2515968; /* [64,128,14,14] gradient of generator.conv2d_transpose1 */
+    float *dt41 = arena + 0; /* [64,128,14,14] gradient of generator.batchnorm1 + relu */
+    float *dt43 = arena + 9633792; /* [64,64,28,28] gradient of generator.conv2d_transpose2 */
+    float *dt44 = arena + 6422528; /* [64,64,28,28] gradient of generator.batchnorm2 + relu */
     float *dt46 = arena + 9744448; /* [64,1,28,28] gradient of generator.conv2d_transpose3 + tanh */
-    float *dt48 = arena + 4816896; /* [64,64,14,14] gradient of discriminator.conv2d1 + leaky_relu */
-    float *dt51 = arena + 4014080; /* [64,64,14,14] gradient of discriminator.dropout1 */
-    float *dt52 = arena + 5960192; /* [64,128,7,7] gradient of discriminator.conv2d2 + leaky_relu */
-    float *dt55 = arena + 4014080; /* [64,128,7,7] gradient of discriminator.dropout2 */
-    float *dt57 = arena + 4415552; /* [64,1] gradient of discriminator.dense1 */
-    float *dt58 = arena + 4014080; /* [] gradient of bce_logits */
-    float *col38 = arena + 4816896; /* [741888] im2col of discriminator.conv2d2 + leaky_relu */
-    float *col39 = arena + 4014080; /* [18144] im2col of discriminator.conv2d1 + leaky_relu */
-    float *col40 = arena + 9633792; /* [60480] im2col of generator.conv2d_transpose3 + tanh */
-    float *col41 = arena + 1605632; /* [1419264] im2col of generator.conv2d_transpose2 */
-    float *col42 = arena + 0; /* [2515968] im2col of generator.conv2d_transpose1 */
+    float *dt48 = arena + 8028160; /* [64,64,14,14] gradient of discriminator.conv2d1 + leaky_relu */
+    float *dt51 = arena + 7225344; /* [64,64,14,14] gradient of discriminator.dropout1 */
+    float *dt52 = arena + 9171456; /* [64,128,7,7] gradient of discriminator.conv2d2 + leaky_relu */
+    float *dt55 = arena + 7225344; /* [64,128,7,7] gradient of discriminator.dropout2 */
+    float *dt57 = arena + 7626816; /* [64,1] gradient of discriminator.dense1 */
+    float *dt58 = arena + 7225344; /* [] gradient of bce_logits */
+    float *col34 = arena + 8028160; /* [741888] im2col of discriminator.conv2d2 + leaky_relu */
+    float *col35 = arena + 7225344; /* [18144] im2col of discriminator.conv2d1 + leaky_relu */
+    float *col36 = arena + 9633792; /* [60480] im2col of generator.conv2d_transpose3 + tanh */
+    float *col37 = arena + 1605632; /* [1419264] im2col of generator.conv2d_transpose2 */
+    float *col38 = arena + 0; /* [2515968] im2col of generator.conv2d_transpose1 */
 
     /* models/dcgan.lua:14  generator.dense1 + relu  -> [64,12544] */
     genc_dense_forward(t37, z, params + DCGAN_GENERATOR_DENSE1_WEIGHT, params + DCGAN_GENERATOR_DENSE1_BIAS, 64, 100, 12544, GENC_ACT_RELU, 0.0f);
 
     /* models/dcgan.lua:16  generator.conv2d_transpose1  -> [64,128,14,14] */
-    genc_conv2d_transpose_forward(t40, t37, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_BIAS, col17, 8, 64, 256, 7, 7, 128, 14, 14, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f);
+    genc_conv2d_transpose_forward(t40, t37, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_BIAS, col15, 8, 64, 256, 7, 7, 128, 14, 14, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f);
 
-    /* models/dcgan.lua:16  generator.batchnorm1  -> [64,128,14,14] */
-    genc_batchnorm_forward(t41, stats41, t40, params + DCGAN_GENERATOR_BATCHNORM1_GAMMA, params + DCGAN_GENERATOR_BATCHNORM1_BETA, state + DCGAN_GENERATOR_BATCHNORM1_RUNNING_MEAN, state + DCGAN_GENERATOR_BATCHNORM1_RUNNING_VAR, 64, 128, 196, 0.8f, 0.001f);
-
-    /* (builtin):0  relu  -> [64,128,14,14] */
-    genc_activation_forward(t42, t41, 1605632, GENC_ACT_RELU, 0.0f);
+    /* models/dcgan.lua:16  generator.batchnorm1 + relu  -> [64,128,14,14] */
+    genc_batchnorm_forward(t41, stats41, t40, params + DCGAN_GENERATOR_BATCHNORM1_GAMMA, params + DCGAN_GENERATOR_BATCHNORM1_BETA, state + DCGAN_GENERATOR_BATCHNORM1_RUNNING_MEAN, state + DCGAN_GENERATOR_BATCHNORM1_RUNNING_VAR, 64, 128, 196, 0.8f, 0.001f, GENC_ACT_RELU, 0.0f);
 
     /* models/dcgan.lua:17  generator.conv2d_transpose2  -> [64,64,28,28] */
-    genc_conv2d_transpose_forward(t43, t42, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_BIAS, col19, 8, 64, 128, 14, 14, 64, 28, 28, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f);
+    genc_conv2d_transpose_forward(t43, t41, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_BIAS, col17, 8, 64, 128, 14, 14, 64, 28, 28, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f);
 
-    /* models/dcgan.lua:17  generator.batchnorm2  -> [64,64,28,28] */
-    genc_batchnorm_forward(t44, stats44, t43, params + DCGAN_GENERATOR_BATCHNORM2_GAMMA, params + DCGAN_GENERATOR_BATCHNORM2_BETA, state + DCGAN_GENERATOR_BATCHNORM2_RUNNING_MEAN, state + DCGAN_GENERATOR_BATCHNORM2_RUNNING_VAR, 64, 64, 784, 0.8f, 0.001f);
-
-    /* (builtin):0  relu  -> [64,64,28,28] */
-    genc_activation_forward(t45, t44, 3211264, GENC_ACT_RELU, 0.0f);
+    /* models/dcgan.lua:17  generator.batchnorm2 + relu  -> [64,64,28,28] */
+    genc_batchnorm_forward(t44, stats44, t43, params + DCGAN_GENERATOR_BATCHNORM2_GAMMA, params + DCGAN_GENERATOR_BATCHNORM2_BETA, state + DCGAN_GENERATOR_BATCHNORM2_RUNNING_MEAN, state + DCGAN_GENERATOR_BATCHNORM2_RUNNING_VAR, 64, 64, 784, 0.8f, 0.001f, GENC_ACT_RELU, 0.0f);
 
     /* models/dcgan.lua:18  generator.conv2d_transpose3 + tanh  -> [64,1,28,28] */
-    genc_conv2d_transpose_forward(t46, t45, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_BIAS, col21, 8, 64, 64, 28, 28, 1, 28, 28, 3, 1, 1, 1, GENC_ACT_TANH, 0.0f);
+    genc_conv2d_transpose_forward(t46, t44, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_BIAS, col19, 8, 64, 64, 28, 28, 1, 28, 28, 3, 1, 1, 1, GENC_ACT_TANH, 0.0f);
 
     /* models/dcgan.lua:23  discriminator.conv2d1 + leaky_relu  -> [64,64,14,14] */
-    genc_conv2d_forward(t48, t46, params + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, params + DCGAN_DISCRIMINATOR_CONV2D1_BIAS, col22, 8, 64, 1, 28, 28, 64, 14, 14, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f);
+    genc_conv2d_forward(t48, t46, params + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, params + DCGAN_DISCRIMINATOR_CONV2D1_BIAS, col20, 8, 64, 1, 28, 28, 64, 14, 14, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f);
 
     /* models/dcgan.lua:23  discriminator.dropout1  -> [64,64,14,14] */
     genc_dropout_forward(t51, t48, dropout_mask50, 802816, 0.3f);
 
     /* models/dcgan.lua:24  discriminator.conv2d2 + leaky_relu  -> [64,128,7,7] */
-    genc_conv2d_forward(t52, t51, params + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, params + DCGAN_DISCRIMINATOR_CONV2D2_BIAS, col23, 8, 64, 64, 14, 14, 128, 7, 7, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f);
+    genc_conv2d_forward(t52, t51, params + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, params + DCGAN_DISCRIMINATOR_CONV2D2_BIAS, col21, 8, 64, 64, 14, 14, 128, 7, 7, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f);
 
     /* models/dcgan.lua:24  discriminator.dropout2  -> [64,128,7,7] */
     genc_dropout_forward(t55, t52, dropout_mask54, 401408, 0.3f);
@@ -274,78 +256,64 @@ void dcgan_step_g(const float *params, float *state, float *grads, float *arena,
     genc_dropout_backward(dt52, dt55, dropout_mask54, 401408, 0.3f, 0);
 
     /* models/dcgan.lua:24  backward of discriminator.conv2d2 + leaky_relu */
-    genc_conv2d_backward(dt51, NULL, NULL, dt52, t52, NULL, params + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, col38, 8, 64, 64, 14, 14, 128, 7, 7, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
+    genc_conv2d_backward(dt51, NULL, NULL, dt52, t52, NULL, params + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, col34, 8, 64, 64, 14, 14, 128, 7, 7, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
 
     /* models/dcgan.lua:23  backward of discriminator.dropout1 */
     genc_dropout_backward(dt48, dt51, dropout_mask50, 802816, 0.3f, 0);
 
     /* models/dcgan.lua:23  backward of discriminator.conv2d1 + leaky_relu */
-    genc_conv2d_backward(dt46, NULL, NULL, dt48, t48, NULL, params + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, col39, 8, 64, 1, 28, 28, 64, 14, 14, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
+    genc_conv2d_backward(dt46, NULL, NULL, dt48, t48, NULL, params + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, col35, 8, 64, 1, 28, 28, 64, 14, 14, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
 
     /* models/dcgan.lua:18  backward of generator.conv2d_transpose3 + tanh */
-    genc_conv2d_transpose_backward(dt45, grads + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_WEIGHT, grads + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_BIAS, dt46, t46, t45, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_WEIGHT, col40, 8, 64, 64, 28, 28, 1, 28, 28, 3, 1, 1, 1, GENC_ACT_TANH, 0.0f, 0, 0);
+    genc_conv2d_transpose_backward(dt44, grads + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_WEIGHT, grads + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_BIAS, dt46, t46, t44, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_WEIGHT, col36, 8, 64, 64, 28, 28, 1, 28, 28, 3, 1, 1, 1, GENC_ACT_TANH, 0.0f, 0, 0);
 
-    /* (builtin):0  backward of relu */
-    genc_activation_backward(dt44, dt45, t45, 3211264, GENC_ACT_RELU, 0.0f, 0);
-
-    /* models/dcgan.lua:17  backward of generator.batchnorm2 */
-    genc_batchnorm_backward(dt43, grads + DCGAN_GENERATOR_BATCHNORM2_GAMMA, grads + DCGAN_GENERATOR_BATCHNORM2_BETA, dt44, t43, params + DCGAN_GENERATOR_BATCHNORM2_GAMMA, stats44, 64, 64, 784, 0, 0);
+    /* models/dcgan.lua:17  backward of generator.batchnorm2 + relu */
+    genc_batchnorm_backward(dt43, grads + DCGAN_GENERATOR_BATCHNORM2_GAMMA, grads + DCGAN_GENERATOR_BATCHNORM2_BETA, dt44, t44, t43, params + DCGAN_GENERATOR_BATCHNORM2_GAMMA, stats44, 64, 64, 784, GENC_ACT_RELU, 0.0f, 0, 0);
 
     /* models/dcgan.lua:17  backward of generator.conv2d_transpose2 */
-    genc_conv2d_transpose_backward(dt42, grads + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_WEIGHT, grads + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_BIAS, dt43, NULL, t42, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_WEIGHT, col41, 8, 64, 128, 14, 14, 64, 28, 28, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f, 0, 0);
+    genc_conv2d_transpose_backward(dt41, grads + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_WEIGHT, grads + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_BIAS, dt43, NULL, t41, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_WEIGHT, col37, 8, 64, 128, 14, 14, 64, 28, 28, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f, 0, 0);
 
-    /* (builtin):0  backward of relu */
-    genc_activation_backward(dt41, dt42, t42, 1605632, GENC_ACT_RELU, 0.0f, 0);
-
-    /* models/dcgan.lua:16  backward of generator.batchnorm1 */
-    genc_batchnorm_backward(dt40, grads + DCGAN_GENERATOR_BATCHNORM1_GAMMA, grads + DCGAN_GENERATOR_BATCHNORM1_BETA, dt41, t40, params + DCGAN_GENERATOR_BATCHNORM1_GAMMA, stats41, 64, 128, 196, 0, 0);
+    /* models/dcgan.lua:16  backward of generator.batchnorm1 + relu */
+    genc_batchnorm_backward(dt40, grads + DCGAN_GENERATOR_BATCHNORM1_GAMMA, grads + DCGAN_GENERATOR_BATCHNORM1_BETA, dt41, t41, t40, params + DCGAN_GENERATOR_BATCHNORM1_GAMMA, stats41, 64, 128, 196, GENC_ACT_RELU, 0.0f, 0, 0);
 
     /* models/dcgan.lua:16  backward of generator.conv2d_transpose1 */
-    genc_conv2d_transpose_backward(dt37, grads + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_WEIGHT, grads + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_BIAS, dt40, NULL, t37, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_WEIGHT, col42, 8, 64, 256, 7, 7, 128, 14, 14, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f, 0, 0);
+    genc_conv2d_transpose_backward(dt37, grads + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_WEIGHT, grads + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_BIAS, dt40, NULL, t37, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_WEIGHT, col38, 8, 64, 256, 7, 7, 128, 14, 14, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f, 0, 0);
 
     /* models/dcgan.lua:14  backward of generator.dense1 + relu */
     genc_dense_backward(NULL, grads + DCGAN_GENERATOR_DENSE1_WEIGHT, grads + DCGAN_GENERATOR_DENSE1_BIAS, dt37, t37, z, params + DCGAN_GENERATOR_DENSE1_WEIGHT, 64, 100, 12544, GENC_ACT_RELU, 0.0f, 0, 0);
 }
 
-/* generator_forward: inference forward pass. Arena: 6422528 floats with reuse (16664704 without). */
+/* generator_forward: inference forward pass. Arena: 6422528 floats with reuse (11847808 without). */
 void dcgan_generator_forward(const float *params, const float *state, float *arena, const float *const *inputs, float *const *outputs)
 {
     const float *input = inputs[0]; /* [64,100] */
     float *t60 = arena + 1605632; /* [64,12544] generator.dense1 + relu */
     float *t63 = arena + 0; /* [64,128,14,14] generator.conv2d_transpose1 */
-    float *t64 = arena + 1605632; /* [64,128,14,14] generator.batchnorm1 */
-    float *t65 = arena + 3211264; /* [64,128,14,14] relu */
+    float *t64 = arena + 3211264; /* [64,128,14,14] generator.batchnorm1 + relu */
     float *t66 = arena + 0; /* [64,64,28,28] generator.conv2d_transpose2 */
-    float *t67 = arena + 3211264; /* [64,64,28,28] generator.batchnorm2 */
-    float *t68 = arena + 0; /* [64,64,28,28] relu */
+    float *t67 = arena + 3211264; /* [64,64,28,28] generator.batchnorm2 + relu */
     float *out_output = outputs[0]; /* [64,1,28,28] */
-    float *col9 = arena + 2408448; /* [451584] im2col of generator.conv2d_transpose1 */
-    float *col10 = arena + 4816896; /* [903168] im2col of generator.conv2d_transpose2 */
-    float *col11 = arena + 3211264; /* [56448] im2col of generator.conv2d_transpose3 + tanh */
+    float *col7 = arena + 2408448; /* [451584] im2col of generator.conv2d_transpose1 */
+    float *col8 = arena + 4816896; /* [903168] im2col of generator.conv2d_transpose2 */
+    float *col9 = arena + 0; /* [56448] im2col of generator.conv2d_transpose3 + tanh */
 
     /* models/dcgan.lua:14  generator.dense1 + relu  -> [64,12544] */
     genc_dense_forward(t60, input, params + DCGAN_GENERATOR_DENSE1_WEIGHT, params + DCGAN_GENERATOR_DENSE1_BIAS, 64, 100, 12544, GENC_ACT_RELU, 0.0f);
 
     /* models/dcgan.lua:16  generator.conv2d_transpose1  -> [64,128,14,14] */
-    genc_conv2d_transpose_forward(t63, t60, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_BIAS, col9, 8, 64, 256, 7, 7, 128, 14, 14, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f);
+    genc_conv2d_transpose_forward(t63, t60, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_BIAS, col7, 8, 64, 256, 7, 7, 128, 14, 14, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f);
 
-    /* models/dcgan.lua:16  generator.batchnorm1  -> [64,128,14,14] */
-    genc_batchnorm_inference(t64, t63, params + DCGAN_GENERATOR_BATCHNORM1_GAMMA, params + DCGAN_GENERATOR_BATCHNORM1_BETA, state + DCGAN_GENERATOR_BATCHNORM1_RUNNING_MEAN, state + DCGAN_GENERATOR_BATCHNORM1_RUNNING_VAR, 64, 128, 196, 0.001f);
-
-    /* (builtin):0  relu  -> [64,128,14,14] */
-    genc_activation_forward(t65, t64, 1605632, GENC_ACT_RELU, 0.0f);
+    /* models/dcgan.lua:16  generator.batchnorm1 + relu  -> [64,128,14,14] */
+    genc_batchnorm_inference(t64, t63, params + DCGAN_GENERATOR_BATCHNORM1_GAMMA, params + DCGAN_GENERATOR_BATCHNORM1_BETA, state + DCGAN_GENERATOR_BATCHNORM1_RUNNING_MEAN, state + DCGAN_GENERATOR_BATCHNORM1_RUNNING_VAR, 64, 128, 196, 0.001f, GENC_ACT_RELU, 0.0f);
 
     /* models/dcgan.lua:17  generator.conv2d_transpose2  -> [64,64,28,28] */
-    genc_conv2d_transpose_forward(t66, t65, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_BIAS, col10, 8, 64, 128, 14, 14, 64, 28, 28, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f);
+    genc_conv2d_transpose_forward(t66, t64, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_BIAS, col8, 8, 64, 128, 14, 14, 64, 28, 28, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f);
 
-    /* models/dcgan.lua:17  generator.batchnorm2  -> [64,64,28,28] */
-    genc_batchnorm_inference(t67, t66, params + DCGAN_GENERATOR_BATCHNORM2_GAMMA, params + DCGAN_GENERATOR_BATCHNORM2_BETA, state + DCGAN_GENERATOR_BATCHNORM2_RUNNING_MEAN, state + DCGAN_GENERATOR_BATCHNORM2_RUNNING_VAR, 64, 64, 784, 0.001f);
-
-    /* (builtin):0  relu  -> [64,64,28,28] */
-    genc_activation_forward(t68, t67, 3211264, GENC_ACT_RELU, 0.0f);
+    /* models/dcgan.lua:17  generator.batchnorm2 + relu  -> [64,64,28,28] */
+    genc_batchnorm_inference(t67, t66, params + DCGAN_GENERATOR_BATCHNORM2_GAMMA, params + DCGAN_GENERATOR_BATCHNORM2_BETA, state + DCGAN_GENERATOR_BATCHNORM2_RUNNING_MEAN, state + DCGAN_GENERATOR_BATCHNORM2_RUNNING_VAR, 64, 64, 784, 0.001f, GENC_ACT_RELU, 0.0f);
 
     /* models/dcgan.lua:18  generator.conv2d_transpose3 + tanh  -> [64,1,28,28] */
-    genc_conv2d_transpose_forward(out_output, t68, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_BIAS, col11, 8, 64, 64, 28, 28, 1, 28, 28, 3, 1, 1, 1, GENC_ACT_TANH, 0.0f);
+    genc_conv2d_transpose_forward(out_output, t67, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_BIAS, col9, 8, 64, 64, 28, 28, 1, 28, 28, 3, 1, 1, 1, GENC_ACT_TANH, 0.0f);
 }
 
 /* discriminator_forward: inference forward pass. Arena: 1430016 floats with reuse (1444128 without). */
