@@ -161,7 +161,8 @@ START_TEST(log_special_values)
 END_TEST
 
 /* The loss sums, in lanes, against one running sum in long double, for
- * lengths around the lane count (the tail) and a long one. */
+ * lengths around the lane count (the tail) and a long one; and the plane
+ * sum, bit for bit, against the lanes. */
 START_TEST(lane_sums_match_long_double)
 {
     static const size_t lengths[] = {0, 1, 15, 16, 17, 33, 63, 64, 65, 16383, 16384, 16385, 50176};
@@ -175,6 +176,14 @@ START_TEST(lane_sums_match_long_double)
         GENC_LANE_SUM(total, n, i, v[i]);
         for (size_t i = 0; i < n; i++) want += v[i], size += fabsl(v[i]);
         ck_assert_msg(fabsl(total - want) <= 1e-14L * (1 + size), "n=%zu: %.17g, want %.17Lg", n, total, want);
+    }
+    /* GENC_PLANE_SUM, in order below a lane group, gives the lanes' bits (the
+     * terms / 7 round, so a different order would show) */
+    for (size_t n = 0; n <= 2 * GENC_LANES; n++) {
+        double lanes, plane;
+        GENC_LANE_SUM(lanes, n, i, v[i] / 7.0);
+        GENC_PLANE_SUM(plane, n, i, v[i] / 7.0);
+        ck_assert_msg(memcmp(&lanes, &plane, sizeof lanes) == 0, "n=%zu: %.17g vs %.17g", n, plane, lanes);
     }
     free(v);
 }
