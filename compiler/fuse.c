@@ -1,11 +1,10 @@
 /* fuse.c — folds an activation into the dense, convolution or batchnorm layer
  * before it.
  *
- * A layer whose only consumer is an activation computes both in one
- * pass (after the GEMM, or the normalisation), and the pre-activation tensor
- * disappears. (Fusion runs
- * before autodiff: the fused op has its own backward rule, which recovers the
- * slope from the activation's output.) */
+ * A layer whose only consumer is an activation computes both in one pass
+ * (after the GEMM, or the normalisation), and the pre-activation tensor
+ * disappears. (Fusion runs before autodiff: the fused op has its own backward
+ * rule, which recovers the slope from the activation's output.) */
 #include "compiler.h"
 
 Node *resolve(Node *n)

@@ -19,6 +19,13 @@ static const char *activation_constant(Activation a)
     return names[a];
 }
 
+/* The op's output where its backward pass reads it (the fused activation's
+ * slope), else NULL */
+static const char *output_for_slope(Emitter *e, const Node *n)
+{
+    return bwd_reads_output(n) ? emit_value(e, n) : "NULL";
+}
+
 /* ---- dense -------------------------------------------------------------------- */
 
 static void dense_forward(Emitter *e, const Node *n)
@@ -36,7 +43,7 @@ static void dense_backward(Emitter *e, const Node *n)
     const char *dinp = emit_grad(e, n->in[0]);
     int acc_inp = emit_acc(e, n->in[0]);
     P("    genc_dense_backward(%s, %s, %s, %s, %s, %s, %s, %d, %d, %d, %s, %s, %d, %d);\n", dinp, dweight, dbias,
-      emit_grad(e, n), n->act != ACT_IDENTITY ? emit_value(e, n) : "NULL",
+      emit_grad(e, n), output_for_slope(e, n),
       dweight[0] != 'N' ? emit_value(e, n->in[0]) : "NULL", emit_param(e, n->weight), e->model->batch,
       n->in[0]->dims.dim[0], n->dims.dim[0], activation_constant(n->act), emit_literal(e, n->alpha), acc_inp,
       acc_param);
@@ -74,7 +81,7 @@ static void conv_backward(Emitter *e, const Node *n)
     const char *dinp = emit_grad(e, n->in[0]);
     int acc_inp = emit_acc(e, n->in[0]);
     P("    genc_%s_backward(%s, %s, %s, %s, %s, %s, %s, %s, %d, %s, %s, %s, %d, %d);\n", conv_kernel(n), dinp, dweight,
-      dbias, emit_grad(e, n), n->act != ACT_IDENTITY ? emit_value(e, n) : "NULL",
+      dbias, emit_grad(e, n), output_for_slope(e, n),
       dweight[0] != 'N' ? emit_value(e, n->in[0]) : "NULL", emit_param(e, n->weight), emit_scratch(e),
       e->model->threads, window_args(e, n), activation_constant(n->act), emit_literal(e, n->alpha), acc_inp, acc_param);
 }
@@ -129,7 +136,7 @@ static void batchnorm_backward(Emitter *e, const Node *n)
     const char *dinp = emit_grad(e, n->in[0]);
     int acc_inp = emit_acc(e, n->in[0]);
     P("    genc_batchnorm_backward(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %d, %d);\n", dinp, dgamma, dbeta,
-      emit_grad(e, n), n->act != ACT_IDENTITY ? emit_value(e, n) : "NULL", emit_value(e, n->in[0]),
+      emit_grad(e, n), output_for_slope(e, n), emit_value(e, n->in[0]),
       emit_param(e, n->weight), emit_aux(e, n), channel_args(e, n), activation_constant(n->act),
       emit_literal(e, n->alpha), acc_inp, acc_param);
 }

@@ -820,29 +820,20 @@ static GENC_NOINLINE void genc_col2im_channel(genc_real *img, const genc_real *c
         }
 }
 
-/* img = [img +] windows of col folded back (the adjoint of im2col). The
- * channels are shared among threads where no sample loop holds them, as in
- * a sampler at batch 1 (DCGAN's generator: 200 us of col2im serially). */
-#define GENC_COL2IM_THREADED(channels, K, GH, GW) ((size_t)(channels) * (K) * (K) * (GH) * (GW) >= GENC_PARALLEL_SUM)
+/* img = act(windows of col folded back + bias per channel), or [img +] the
+ * fold when act < 0 (a gradient: no bias, no activation); the adjoint of
+ * im2col. The channels are shared among threads where no sample loop holds
+ * them, as in a sampler at batch 1 (DCGAN's generator: 200 us of col2im
+ * serially), and each is finished by the thread that folded it, while it is
+ * in that core's cache (a serial bias pass after the threaded fold read half
+ * its planes from the other core). */
 static inline void genc_col2im(genc_real *img, const genc_real *col, int channels, int IH, int IW, int GH, int GW,
-                               int K, int S, int PT, int PL, int acc)
+                               int K, int S, int PT, int PL, const genc_real *bias, int act, genc_real alpha, int acc)
 {
-    GENC_PARALLEL_FOR_IF(GENC_COL2IM_THREADED(channels, K, GH, GW), channels, c,
-                         genc_col2im_channel(img, col, (int)c, IH, IW, GH, GW, K, S, PT, PL, acc););
-}
-
-/* img = act(windows of col folded back + bias per channel): genc_col2im with
- * each channel finished by the thread that folded it, while it is in that
- * core's cache (a serial bias pass after the threaded fold read half its
- * planes from the other core) */
-static inline void genc_col2im_bias_activate(genc_real *img, const genc_real *col, const genc_real *bias,
-                                             int channels, int IH, int IW, int GH, int GW, int K, int S, int PT,
-                                             int PL, int act, genc_real alpha)
-{
-    GENC_PARALLEL_FOR_IF(GENC_COL2IM_THREADED(channels, K, GH, GW), channels, c, {
+    GENC_PARALLEL_FOR_IF((size_t)channels * K * K * GH * GW >= GENC_PARALLEL_SUM, channels, c, {
         genc_real *plane = img + c * IH * IW;
-        genc_col2im_channel(img, col, (int)c, IH, IW, GH, GW, K, S, PT, PL, 0);
-        genc_activate_run(plane, plane, NULL, bias ? bias[c] : 0, IH * IW, act, alpha);
+        genc_col2im_channel(img, col, (int)c, IH, IW, GH, GW, K, S, PT, PL, act < 0 && acc);
+        if (act >= 0) genc_activate_run(plane, plane, NULL, bias ? bias[c] : 0, IH * IW, act, alpha);
     });
 }
 
@@ -967,7 +958,7 @@ static inline void genc_conv2d_backward_sample(int b, int t, int started, genc_r
     }
     if (dinp) {
         genc_gemm(1, 0, CKK, OHW, OC, weight, CKK, dout_b, OHW, 0, col, OHW);
-        genc_col2im(dinp + (size_t)b * C * H * W, col, C, H, W, OH, OW, K, S, PT, PL, acc_inp);
+        genc_col2im(dinp + (size_t)b * C * H * W, col, C, H, W, OH, OW, K, S, PT, PL, NULL, -1, 0, acc_inp);
     }
 }
 
@@ -991,7 +982,7 @@ static inline void genc_conv2d_transpose_forward_sample(int b, int t, genc_real 
     int OCKK = OC * K * K, HW = H * W;
     genc_real *col = scratch + (size_t)t * OCKK * HW, *out_b = out + (size_t)b * OC * OH * OW;
     genc_gemm(1, 0, OCKK, HW, C, weight, OCKK, inp + (size_t)b * C * HW, HW, 0, col, HW);
-    genc_col2im_bias_activate(out_b, col, bias, OC, OH, OW, H, W, K, S, PT, PL, act, alpha);
+    genc_col2im(out_b, col, OC, OH, OW, H, W, K, S, PT, PL, bias, act, alpha, 0);
 }
 
 #define genc_conv2d_transpose_forward(out, inp, weight, bias, scratch, threads, B, C, H, W, OC, OH, OW, K, S, PT, PL, \

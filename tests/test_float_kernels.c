@@ -470,7 +470,7 @@ START_TEST(col2im_matches_double_on_any_thread_count)
                 ck_assert_int_eq(genc_team_size(2), threads);
                 img[threads - 1] = malloc(sizeof(float) * n_img);
                 for (size_t i = 0; i < n_img; i++) img[threads - 1][i] = 0.25f;
-                genc_col2im(img[threads - 1], col, CH, IH, IW, GH, GW, K, S, PT, PL, acc);
+                genc_col2im(img[threads - 1], col, CH, IH, IW, GH, GW, K, S, PT, PL, NULL, -1, 0, acc);
                 for (size_t i = 0; i < n_img; i++)
                     ck_assert_msg(fabs(img[threads - 1][i] - want[i]) <= 1e-6 * (1 + fabs(want[i])) * K * K,
                                   "stride %d pad %d acc %d, %d thread(s): img[%zu] = %.9g, want %.9g", S, PT, acc,
