@@ -192,7 +192,7 @@ typedef struct {
     const char *file;
     SrcLoc loc;
     int batch;
-    int threads;               /* threads a convolution's scratch has room for */
+    int threads;               /* threads a convolution's or dense layer's scratch has room for */
     Vec nodes;                 /* Node*, all of them, by id */
     Vec nets;                  /* Net* */
     Vec params;                /* Param*, in block order */
@@ -254,12 +254,13 @@ typedef struct {
     Node *node;
     int reads[MAX_ACCESS], n_reads;    /* buffer ids */
     int writes[MAX_ACCESS], n_writes;
-    int scratch;                       /* a buffer live only here (im2col), or -1 */
+    int scratch;                       /* a buffer live only here (im2col, partials), or -1 */
 } Instruction;
 
 typedef enum { BUF_ARENA, BUF_INPUT, BUF_OUTPUT } BufferHome;
 /* What a buffer holds for its node: its value (t3), gradient (dt3), the
- * statistics a batchnorm keeps for backward (stats3), or im2col scratch (col7). */
+ * statistics a batchnorm keeps for backward (stats3), or scratch (scratch7): im2col
+ * buffers, padded planes, partial gradients. */
 typedef enum { ROLE_VALUE, ROLE_GRAD, ROLE_STATS, ROLE_SCRATCH } BufferRole;
 
 typedef struct {
@@ -388,8 +389,9 @@ typedef struct {
     bool stats;
 } CompileOptions;
 
-/* Generated convolutions keep a col buffer per thread for this many threads;
- * more threads than that share the convolution's samples among this many. */
+/* Generated convolutions keep a col buffer per thread for this many threads,
+ * and dense layers' backward passes an input-gradient partial; more threads
+ * than that share a convolution's samples, or a dense layer, among this many. */
 enum { DEFAULT_THREADS = 8 };
 
 extern const SandboxLimits default_limits;

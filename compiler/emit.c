@@ -29,7 +29,7 @@ static const char *buffer_name(Emitter *e, int b)
     case BUF_INPUT: return buf->node->input_name;
     case BUF_OUTPUT: return xprintf("out_%s", e->fn->output_names[buf->slot]);
     default: {
-        static const char *const prefix[] = {"t", "dt", "stats", "col"};
+        static const char *const prefix[] = {"t", "dt", "stats", "scratch"};
         return xprintf("%s%d", prefix[buf->role], buf->role == ROLE_SCRATCH ? buf->id : buf->node->id);
     }
     }

@@ -164,14 +164,22 @@ static size_t direct_planes(const Node *n)
 /* Convolutions unfold a sample's windows into a col buffer (im2col) of
  * channels·K·K rows by one column per window position, or, direct, copy it
  * into padded planes; one buffer per thread. Backward, threads after the
- * first sum their weight gradients apart. It lives for one instruction;
- * genc_conv_scratch in runtime/genc_kernels.h gives the same size. */
-static size_t scratch_size(const Model *m, const Instruction *ins)
+ * first sum their weight gradients apart. A dense layer's backward pass,
+ * shared in bands of its output features, sums each band's share of the input
+ * gradient apart after the first. Scratch lives for one instruction;
+ * genc_conv_scratch and genc_dense_scratch in runtime/genc_kernels.h give the
+ * same sizes. */
+static size_t scratch_size(const Model *m, const Function *f, const Instruction *ins)
 {
     const Node *n = ins->node;
     const Dims *in = &n->in[0]->dims, *out = &n->dims;
-    size_t kk = (size_t)n->window.kernel * n->window.kernel, col;
+    if (n->op == OP_DENSE) {
+        if (ins->kind != INS_BACKWARD || !f->needs_grad[n->in[0]->id]) return 0;
+        int bands = (out->dim[0] + 15) / 16; /* bands of whole vector widths, GENC_GEMM_NR */
+        return (size_t)((m->threads < bands ? m->threads : bands) - 1) * m->batch * in->dim[0];
+    }
     if (n->op != OP_CONV2D && n->op != OP_CONV2D_TRANSPOSE) return 0;
+    size_t kk = (size_t)n->window.kernel * n->window.kernel, col;
     if (conv_is_direct(n)) col = direct_planes(n);
     else if (n->op == OP_CONV2D) col = in->dim[0] * kk * out->dim[1] * out->dim[2];
     else col = out->dim[0] * kk * in->dim[1] * in->dim[2];
@@ -182,7 +190,7 @@ static size_t scratch_size(const Model *m, const Instruction *ins)
 
 static void add_scratch(const Model *m, Function *f, int *buf_cap, Instruction *ins)
 {
-    size_t size = scratch_size(m, ins);
+    size_t size = scratch_size(m, f, ins);
     if (size) ins->scratch = new_buffer(f, buf_cap, size, BUF_ARENA, 0, ROLE_SCRATCH, ins->node);
     access(ins->writes, &ins->n_writes, ins->scratch);
 }

@@ -41,8 +41,9 @@ static const char *const usage_compile =
     "\n"
     "  -o DIR          output folder (default: generated/<model>)\n"
     "  --batch N       override the spec's batch size\n"
-    "  --threads N     most threads a convolution shares its samples among (default 8; each\n"
-    "                  has its own scratch; the trainer's GENC_THREADS picks how many run)\n"
+    "  --threads N     most threads a convolution or a dense layer's backward pass is shared\n"
+    "                  among (default 8; each has its own scratch; the trainer's GENC_THREADS\n"
+    "                  picks how many run)\n"
     "  --real double   emit double-precision code with no descriptor (for gradient tests)\n"
     "  --dump=STAGE    print a stage's result: graph, schedule or plan\n"
     "  --stats         print parameter count and arena sizes with and without reuse\n";

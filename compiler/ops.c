@@ -42,11 +42,10 @@ static void dense_backward(Emitter *e, const Node *n)
     emit_param_acc(e, n->bias);
     const char *dinp = emit_grad(e, n->in[0]);
     int acc_inp = emit_acc(e, n->in[0]);
-    P("    genc_dense_backward(%s, %s, %s, %s, %s, %s, %s, %d, %d, %d, %s, %s, %d, %d);\n", dinp, dweight, dbias,
-      emit_grad(e, n), output_for_slope(e, n),
-      dweight[0] != 'N' ? emit_value(e, n->in[0]) : "NULL", emit_param(e, n->weight), e->model->batch,
-      n->in[0]->dims.dim[0], n->dims.dim[0], activation_constant(n->act), emit_literal(e, n->alpha), acc_inp,
-      acc_param);
+    P("    genc_dense_backward(%s, %s, %s, %s, %s, %s, %s, %s, %d, %d, %d, %d, %s, %s, %d, %d);\n", dinp, dweight,
+      dbias, emit_grad(e, n), output_for_slope(e, n), dweight[0] != 'N' ? emit_value(e, n->in[0]) : "NULL",
+      emit_param(e, n->weight), emit_scratch(e), e->model->threads, e->model->batch, n->in[0]->dims.dim[0],
+      n->dims.dim[0], activation_constant(n->act), emit_literal(e, n->alpha), acc_inp, acc_param);
 }
 
 /* ---- convolutions: B, C, H, W, OC, OH, OW, K, S, PT, PL -------------------------------- */

@@ -2,6 +2,7 @@
  * descriptor, and the command line of the <model>_train programs. */
 #define _POSIX_C_SOURCE 200809L
 #include "trainer_state.h"
+#include "genc_kernels.h" /* genc_band, the bands the generated code shares work in */
 
 #include <cblas.h>
 #include <omp.h>
@@ -213,18 +214,23 @@ static void copy_batch(const GencTrainer *t, float *dst, bool labels)
 /* Thread `me` of `team` updates the same slice of every tensor of step s each
  * time, so its slice of the optimizer's m and v stays in its own core's cache
  * (one thread updating it all ran 2-5x slower on 2 cores than on 1: every m, v
- * and gradient line crossed between the cores). Slices are multiples of 16
- * floats, so that two threads rarely share a cache line. */
+ * and gradient line crossed between the cores). A slice is a band of the
+ * tensor's rows (its first dimension) as genc_band cuts them, the band of
+ * output features whose gradient the same thread computed in a dense layer's
+ * backward pass; bands are multiples of 16 rows, so two threads rarely share a
+ * cache line. */
 static void update_slice(GencTrainer *t, int s, long n, int me, int team)
 {
     const GencStep *step = &t->model->steps[s];
     for (int k = 0; k < step->n_params; k++) {
         const GencParam *p = &t->model->params[step->params[k]];
-        size_t slice = ((p->size + team - 1) / team + 15) / 16 * 16, lo = me * slice;
-        if (lo >= p->size) continue;
-        size_t at = p->offset + lo, len = p->size - lo < slice ? p->size - lo : slice;
+        int rows = p->rank > 0 ? p->shape[0] : 1, lo, n_rows;
+        genc_band(me, team, rows, &lo, &n_rows);
+        if (n_rows == 0) continue;
+        size_t row = p->size / (size_t)rows, at = p->offset + (size_t)lo * row;
         genc_optimizer_update(&step->optimizer, n, t->params + at, t->grads + at,
-                              t->opt_m[s] ? t->opt_m[s] + at : NULL, t->opt_v[s] ? t->opt_v[s] + at : NULL, len);
+                              t->opt_m[s] ? t->opt_m[s] + at : NULL, t->opt_v[s] ? t->opt_v[s] + at : NULL,
+                              (size_t)n_rows * row);
     }
 }
 

@@ -2,8 +2,8 @@
  * the double build that test_kernels checks: the polynomial e^x behind
  * sigmoid, tanh and the log behind BCE, the loss sums' lanes, the batch-1 dense
  * product (eight rows reduced together by vector shuffles) and the small
- * product's tiles, which read A and B in place, col2im and batchnorm on
- * threads, and the float Box-Muller of genc_rng.h, each against a
+ * product's tiles, which read A and B in place, col2im, batchnorm and the
+ * dense backward pass on threads, and the float Box-Muller of genc_rng.h, each against a
  * double-precision reference;
  * the BCE loss, whose logs skip their special cases where they cannot
  * arise, against long double; the activations over runs of values against
@@ -556,6 +556,80 @@ START_TEST(batchnorm_matches_double_on_any_thread_count)
 }
 END_TEST
 
+static float uniform_in(float lo, float hi) { return lo + (hi - lo) * (float)rand() / RAND_MAX; }
+
+/* genc_dense_backward shares a layer in bands of its output features: the
+ * weight and bias gradients have the same bits on one thread as on two, and
+ * with the input gradient (its partials summed apart on two threads) match
+ * the layer computed in double, with and without accumulating. The scratch
+ * starts as NaN, so a partial added but never written shows. */
+START_TEST(dense_backward_matches_double_on_any_thread_count)
+{
+    static const int shapes[][5] = {/* B, C, OC, act, acc */
+                                    {64, 128, 784, GENC_ACT_SIGMOID, 0},
+                                    {64, 128, 20, GENC_ACT_RELU, 1},
+                                    {64, 256, 100, GENC_ACT_LEAKY_RELU, 1},
+                                    {64, 784, 128, GENC_ACT_TANH, 0}};
+    srand(5);
+    for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
+        int B = shapes[k][0], C = shapes[k][1], OC = shapes[k][2], act = shapes[k][3], acc = shapes[k][4];
+        size_t n_in = (size_t)B * C, n_out = (size_t)B * OC, n_w = (size_t)OC * C;
+        float *inp = malloc(sizeof(float) * n_in), *w = malloc(sizeof(float) * n_w), *out = malloc(sizeof(float) * n_out);
+        float *dout = malloc(sizeof(float) * n_out), *before[3], *got[2][3];
+        size_t sizes[3] = {n_in, n_w, (size_t)OC};
+        for (size_t i = 0; i < n_in; i++) inp[i] = uniform_in(-1, 1);
+        for (size_t i = 0; i < n_w; i++) w[i] = uniform_in(-0.1f, 0.1f);
+        for (size_t i = 0; i < n_out; i++) dout[i] = uniform_in(-0.5f, 0.5f);
+        for (int g = 0; g < 3; g++) {
+            before[g] = malloc(sizeof(float) * sizes[g]);
+            for (size_t i = 0; i < sizes[g]; i++) before[g][i] = acc ? uniform_in(-1, 1) : NAN;
+        }
+        genc_dense_forward(out, inp, w, NULL, B, C, OC, act, 0.2f);
+        size_t scratch_size = genc_dense_scratch(8, B, C, OC);
+        float *scratch = malloc(sizeof(float) * (scratch_size ? scratch_size : 1));
+        for (int threads = 1; threads <= 2; threads++) {
+            omp_set_num_threads(threads);
+            ck_assert_int_eq(genc_dense_team(8, B, C, OC), threads);
+            for (size_t i = 0; i < scratch_size; i++) scratch[i] = NAN;
+            float *dy = malloc(sizeof(float) * n_out);
+            memcpy(dy, dout, sizeof(float) * n_out);
+            for (int g = 0; g < 3; g++) {
+                got[threads - 1][g] = malloc(sizeof(float) * sizes[g]);
+                memcpy(got[threads - 1][g], before[g], sizeof(float) * sizes[g]);
+            }
+            float **d = got[threads - 1];
+            genc_dense_backward(d[0], d[1], d[2], dy, out, inp, w, scratch, 8, B, C, OC, act, 0.2f, acc, acc);
+            free(dy);
+        }
+        ck_assert_msg(memcmp(got[0][1], got[1][1], sizeof(float) * n_w) == 0, "%d->%d: dweight", C, OC);
+        ck_assert_msg(memcmp(got[0][2], got[1][2], sizeof(float) * OC) == 0, "%d->%d: dbias", C, OC);
+        double *pre = malloc(sizeof(double) * n_out);
+        for (size_t i = 0; i < n_out; i++) pre[i] = dout[i] * genc_activation_slope(act, out[i], 0.2f);
+        for (int t = 0; t < 2; t++) {
+            for (int b = 0; b < B; b++)
+                for (int c = 0; c < C; c++) {
+                    double want = acc ? before[0][(size_t)b * C + c] : 0;
+                    for (int o = 0; o < OC; o++) want += pre[(size_t)b * OC + o] * w[(size_t)o * C + c];
+                    ck_assert_msg(fabs(got[t][0][(size_t)b * C + c] - want) <= 1e-5, "%d->%d, %d threads: dinp", C,
+                                  OC, t + 1);
+                }
+            for (int o = 0; o < OC; o++) {
+                double bias = acc ? before[2][o] : 0;
+                for (int c = 0; c < C; c++) {
+                    double want = acc ? before[1][(size_t)o * C + c] : 0;
+                    for (int b = 0; b < B; b++) want += pre[(size_t)b * OC + o] * inp[(size_t)b * C + c];
+                    ck_assert_msg(fabs(got[t][1][(size_t)o * C + c] - want) <= 1e-5, "%d->%d: dweight", C, OC);
+                }
+                for (int b = 0; b < B; b++) bias += pre[(size_t)b * OC + o];
+                ck_assert_msg(fabs(got[t][2][o] - bias) <= 1e-5, "%d->%d: dbias", C, OC);
+            }
+        }
+        for (int g = 0; g < 3; g++) free(before[g]), free(got[0][g]), free(got[1][g]);
+        free(inp), free(w), free(out), free(dout), free(scratch), free(pre);
+    }
+}
+END_TEST
+
 /* The double-precision Box-Muller of the two 24-bit uniforms that
  * genc_normal_pair takes from a draw. */
 static double normal_pair_in_double(uint64_t draw, double want[2])
@@ -651,6 +725,7 @@ int main(void)
     tcase_add_test(tc, small_product_matches_double);
     tcase_add_test(tc, col2im_matches_double_on_any_thread_count);
     tcase_add_test(tc, batchnorm_matches_double_on_any_thread_count);
+    tcase_add_test(tc, dense_backward_matches_double_on_any_thread_count);
     tcase_add_test(tc, activation_runs_match_each_element);
     tcase_add_test(tc, normal_pair_matches_double_box_muller);
     tcase_add_test(tc, normals_are_standard_and_independent);

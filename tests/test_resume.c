@@ -2,8 +2,9 @@
  * 100 iterations, a checkpoint, a fresh trainer that loads it, and 100 more,
  * bit for bit (the trainer runs BLAS on one thread, so sums keep one order). The run
  * crosses epochs, so the shuffle is rebuilt from the checkpoint too. And the
- * thread count does not change what a model without convolutions learns. */
+ * thread count changes what a model without convolutions learns by rounding only. */
 #include <check.h>
+#include <math.h>
 
 #include "run_suite.h"
 #include <cblas.h>
@@ -54,10 +55,13 @@ START_TEST(resume_is_bit_exact)
 END_TEST
 
 /* Threads share the products, the noise and the optimizer's update without
- * changing a sum's order, so a model without convolutions (whose weight
- * gradients add per-thread partials) trains bit for bit the same on 1 and on
- * 2 threads. */
-START_TEST(thread_count_does_not_change_dense_training)
+ * changing a sum's order, except where a dense layer's input gradient adds
+ * the partials of its bands (and a convolution's weight gradient its
+ * threads' partials), so a model without convolutions trains on 2 threads
+ * what it trains on 1 up to rounding: after 20 iterations, every parameter
+ * within 1e-5 (2e-7 to 1.2e-6 seen; an Adam step moves a parameter by up to
+ * its learning rate, 2e-4 to 1e-3 here, so one wrong gradient shows). */
+START_TEST(thread_count_changes_dense_training_by_rounding_only)
 {
     const GencModel *m = models[_i];
     if (strstr(m->name, "conv")) return;
@@ -71,8 +75,10 @@ START_TEST(thread_count_does_not_change_dense_training)
         for (int i = 0; i < 20; i++) genc_trainer_iteration(runs[k]);
     }
     unsetenv("GENC_THREADS");
-    ck_assert_msg(memcmp(genc_trainer_params(runs[0]), genc_trainer_params(runs[1]), m->n_params * sizeof(float)) == 0,
-                  "%s: 1 and 2 threads trained different parameters", m->name);
+    const float *one = genc_trainer_params(runs[0]), *two = genc_trainer_params(runs[1]);
+    double worst = 0;
+    for (size_t i = 0; i < m->n_params; i++) worst = fmax(worst, fabs((double)one[i] - two[i]));
+    ck_assert_msg(worst <= 1e-5, "%s: 1 and 2 threads trained parameters %g apart", m->name, worst);
     for (int k = 0; k < 2; k++) genc_trainer_free(runs[k]);
     genc_dataset_free(&data);
 }
@@ -84,7 +90,7 @@ int main(void)
     TCase *tc = tcase_create("checkpoint");
     tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, resume_is_bit_exact, 0, N_MODELS);
-    tcase_add_loop_test(tc, thread_count_does_not_change_dense_training, 0, N_MODELS);
+    tcase_add_loop_test(tc, thread_count_changes_dense_training_by_rounding_only, 0, N_MODELS);
     suite_add_tcase(s, tc);
     return run_suite(s, CK_FORK);
 }

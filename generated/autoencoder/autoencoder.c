@@ -6,21 +6,24 @@
 #include <string.h>
 
 /* Step "reconstruct" (models/autoencoder.lua:19): forward and backward of its loss; writes the gradients of autoencoder, which adam updates.
-   Arena: 126976 floats with reuse (137248 without). */
+   Arena: 184320 floats with reuse (217120 without). */
 void autoencoder_step_reconstruct(const float *params, float *state, float *grads, float *arena, const float *const *inputs, float *loss)
 {
     (void)state;
     const float *images = inputs[0]; /* [64,1,28,28] */
-    float *t3 = arena + 100352; /* [64,128] autoencoder.dense1 + relu */
-    float *t5 = arena + 124928; /* [64,32] autoencoder.dense2 + relu */
-    float *t7 = arena + 108544; /* [64,128] autoencoder.dense3 + relu */
-    float *t9 = arena + 0; /* [64,784] autoencoder.dense4 + sigmoid */
-    float *t12 = arena + 50176; /* [] mse */
+    float *t3 = arena + 157696; /* [64,128] autoencoder.dense1 + relu */
+    float *t5 = arena + 182272; /* [64,32] autoencoder.dense2 + relu */
+    float *t7 = arena + 165888; /* [64,128] autoencoder.dense3 + relu */
+    float *t9 = arena + 57344; /* [64,784] autoencoder.dense4 + sigmoid */
+    float *t12 = arena + 0; /* [] mse */
     float *dt3 = arena + 0; /* [64,128] gradient of autoencoder.dense1 + relu */
-    float *dt5 = arena + 8192; /* [64,32] gradient of autoencoder.dense2 + relu */
-    float *dt7 = arena + 116736; /* [64,128] gradient of autoencoder.dense3 + relu */
-    float *dt9 = arena + 50176; /* [64,784] gradient of autoencoder.dense4 + sigmoid */
-    float *dt12 = arena + 116736; /* [] gradient of mse */
+    float *dt5 = arena + 16384; /* [64,32] gradient of autoencoder.dense2 + relu */
+    float *dt7 = arena + 174080; /* [64,128] gradient of autoencoder.dense3 + relu */
+    float *dt9 = arena + 107520; /* [64,784] gradient of autoencoder.dense4 + sigmoid */
+    float *dt12 = arena + 0; /* [] gradient of mse */
+    float *scratch11 = arena + 0; /* [57344] im2col of autoencoder.dense4 + sigmoid */
+    float *scratch12 = arena + 0; /* [14336] im2col of autoencoder.dense3 + relu */
+    float *scratch13 = arena + 8192; /* [8192] im2col of autoencoder.dense2 + relu */
 
     /* models/autoencoder.lua:6  autoencoder.dense1 + relu  -> [64,128] */
     genc_dense_forward(t3, images, params + AUTOENCODER_AUTOENCODER_DENSE1_WEIGHT, params + AUTOENCODER_AUTOENCODER_DENSE1_BIAS, 64, 784, 128, GENC_ACT_RELU, 0.0f);
@@ -45,16 +48,16 @@ void autoencoder_step_reconstruct(const float *params, float *state, float *grad
     genc_mse_backward(dt9, NULL, dt12, t9, images, 0.0f, 50176, 0, 0);
 
     /* models/autoencoder.lua:9  backward of autoencoder.dense4 + sigmoid */
-    genc_dense_backward(dt7, grads + AUTOENCODER_AUTOENCODER_DENSE4_WEIGHT, grads + AUTOENCODER_AUTOENCODER_DENSE4_BIAS, dt9, t9, t7, params + AUTOENCODER_AUTOENCODER_DENSE4_WEIGHT, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f, 0, 0);
+    genc_dense_backward(dt7, grads + AUTOENCODER_AUTOENCODER_DENSE4_WEIGHT, grads + AUTOENCODER_AUTOENCODER_DENSE4_BIAS, dt9, t9, t7, params + AUTOENCODER_AUTOENCODER_DENSE4_WEIGHT, scratch11, 8, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f, 0, 0);
 
     /* models/autoencoder.lua:8  backward of autoencoder.dense3 + relu */
-    genc_dense_backward(dt5, grads + AUTOENCODER_AUTOENCODER_DENSE3_WEIGHT, grads + AUTOENCODER_AUTOENCODER_DENSE3_BIAS, dt7, t7, t5, params + AUTOENCODER_AUTOENCODER_DENSE3_WEIGHT, 64, 32, 128, GENC_ACT_RELU, 0.0f, 0, 0);
+    genc_dense_backward(dt5, grads + AUTOENCODER_AUTOENCODER_DENSE3_WEIGHT, grads + AUTOENCODER_AUTOENCODER_DENSE3_BIAS, dt7, t7, t5, params + AUTOENCODER_AUTOENCODER_DENSE3_WEIGHT, scratch12, 8, 64, 32, 128, GENC_ACT_RELU, 0.0f, 0, 0);
 
     /* models/autoencoder.lua:7  backward of autoencoder.dense2 + relu */
-    genc_dense_backward(dt3, grads + AUTOENCODER_AUTOENCODER_DENSE2_WEIGHT, grads + AUTOENCODER_AUTOENCODER_DENSE2_BIAS, dt5, t5, t3, params + AUTOENCODER_AUTOENCODER_DENSE2_WEIGHT, 64, 128, 32, GENC_ACT_RELU, 0.0f, 0, 0);
+    genc_dense_backward(dt3, grads + AUTOENCODER_AUTOENCODER_DENSE2_WEIGHT, grads + AUTOENCODER_AUTOENCODER_DENSE2_BIAS, dt5, t5, t3, params + AUTOENCODER_AUTOENCODER_DENSE2_WEIGHT, scratch13, 8, 64, 128, 32, GENC_ACT_RELU, 0.0f, 0, 0);
 
     /* models/autoencoder.lua:6  backward of autoencoder.dense1 + relu */
-    genc_dense_backward(NULL, grads + AUTOENCODER_AUTOENCODER_DENSE1_WEIGHT, grads + AUTOENCODER_AUTOENCODER_DENSE1_BIAS, dt3, t3, images, params + AUTOENCODER_AUTOENCODER_DENSE1_WEIGHT, 64, 784, 128, GENC_ACT_RELU, 0.0f, 0, 0);
+    genc_dense_backward(NULL, grads + AUTOENCODER_AUTOENCODER_DENSE1_WEIGHT, grads + AUTOENCODER_AUTOENCODER_DENSE1_BIAS, dt3, t3, images, params + AUTOENCODER_AUTOENCODER_DENSE1_WEIGHT, NULL, 8, 64, 784, 128, GENC_ACT_RELU, 0.0f, 0, 0);
 }
 
 /* autoencoder_forward: inference forward pass. Arena: 10240 floats with reuse (18432 without). */
@@ -153,7 +156,7 @@ const GencModel autoencoder_model = {
     .image_channels = 1, .image_height = 28, .image_width = 28,
     .image_lo = 0.0f, .image_hi = 1.0f,
     .n_params = 209968,
-    .arena_size = 126976,
+    .arena_size = 184320,
     .n_param_tensors = 8,
     .params = params,
     .n_state = 0,

@@ -6,38 +6,40 @@
 #include <string.h>
 
 /* Step "d" (models/cgan.lua:35): forward and backward of its loss; writes the gradients of discriminator, which adam updates.
-   Arena: 250176 floats with reuse (405600 without). */
+   Arena: 478544 floats with reuse (864352 without). */
 void cgan_step_d(const float *params, float *state, float *grads, float *arena, const float *const *inputs, float *loss)
 {
     (void)state;
     const float *images = inputs[0]; /* [64,1,28,28] */
     const float *labels = inputs[1]; /* [64] */
     const float *z = inputs[2]; /* [64,100] */
-    float *t2 = arena + 184576; /* [64,10] onehot */
-    float *t4 = arena + 0; /* [64,110] concat */
-    float *t5 = arena + 32768; /* [64,256] generator.dense1 + relu */
-    float *t7 = arena + 0; /* [64,512] generator.dense2 + relu */
-    float *t9 = arena + 101632; /* [64,784] generator.dense3 + tanh */
-    float *t13 = arena + 0; /* [64,794] concat */
-    float *t14 = arena + 151808; /* [64,512] discriminator.dense1 + leaky_relu */
-    float *t16 = arena + 217344; /* [64,256] discriminator.dense2 + leaky_relu */
-    float *t18 = arena + 250112; /* [64,1] discriminator.dense3 */
-    float *t19 = arena + 185216; /* [] bce_logits */
-    float *t21 = arena + 50816; /* [64,794] concat */
-    float *t22 = arena + 101632; /* [64,512] discriminator.dense1 + leaky_relu */
-    float *t24 = arena + 134400; /* [64,256] discriminator.dense2 + leaky_relu */
-    float *t26 = arena + 150784; /* [64,1] discriminator.dense3 */
-    float *t27 = arena + 150848; /* [] bce_logits */
-    float *t28 = arena + 150864; /* [] add */
-    float *dt14 = arena + 50816; /* [64,512] gradient of discriminator.dense1 + leaky_relu */
-    float *dt16 = arena + 83584; /* [64,256] gradient of discriminator.dense2 + leaky_relu */
-    float *dt18 = arena + 50816; /* [64,1] gradient of discriminator.dense3 */
-    float *dt19 = arena + 150912; /* [] gradient of bce_logits */
-    float *dt22 = arena + 184576; /* [64,512] gradient of discriminator.dense1 + leaky_relu */
-    float *dt24 = arena + 233728; /* [64,256] gradient of discriminator.dense2 + leaky_relu */
-    float *dt26 = arena + 150848; /* [64,1] gradient of discriminator.dense3 */
-    float *dt27 = arena + 150928; /* [] gradient of bce_logits */
-    float *dt28 = arena + 150848; /* [] gradient of add */
+    float *t2 = arena + 82944; /* [64,10] onehot */
+    float *t4 = arena + 16384; /* [64,110] concat */
+    float *t5 = arena + 0; /* [64,256] generator.dense1 + relu */
+    float *t7 = arena + 50176; /* [64,512] generator.dense2 + relu */
+    float *t9 = arena + 0; /* [64,784] generator.dense3 + tanh */
+    float *t13 = arena + 229376; /* [64,794] concat */
+    float *t14 = arena + 331008; /* [64,512] discriminator.dense1 + leaky_relu */
+    float *t16 = arena + 429312; /* [64,256] discriminator.dense2 + leaky_relu */
+    float *t18 = arena + 478464; /* [64,1] discriminator.dense3 */
+    float *t19 = arena + 50176; /* [] bce_logits */
+    float *t21 = arena + 280192; /* [64,794] concat */
+    float *t22 = arena + 363776; /* [64,512] discriminator.dense1 + leaky_relu */
+    float *t24 = arena + 445696; /* [64,256] discriminator.dense2 + leaky_relu */
+    float *t26 = arena + 0; /* [64,1] discriminator.dense3 */
+    float *t27 = arena + 64; /* [] bce_logits */
+    float *t28 = arena + 80; /* [] add */
+    float *dt14 = arena + 280192; /* [64,512] gradient of discriminator.dense1 + leaky_relu */
+    float *dt16 = arena + 312960; /* [64,256] gradient of discriminator.dense2 + leaky_relu */
+    float *dt18 = arena + 0; /* [64,1] gradient of discriminator.dense3 */
+    float *dt19 = arena + 478528; /* [] gradient of bce_logits */
+    float *dt22 = arena + 396544; /* [64,512] gradient of discriminator.dense1 + leaky_relu */
+    float *dt24 = arena + 462080; /* [64,256] gradient of discriminator.dense2 + leaky_relu */
+    float *dt26 = arena + 64; /* [64,1] gradient of discriminator.dense3 */
+    float *dt27 = arena + 128; /* [] gradient of bce_logits */
+    float *dt28 = arena + 64; /* [] gradient of add */
+    float *scratch28 = arena + 0; /* [229376] im2col of discriminator.dense2 + leaky_relu */
+    float *scratch29 = arena + 0; /* [229376] im2col of discriminator.dense2 + leaky_relu */
 
     /* models/cgan.lua:26  onehot  -> [64,10] */
     genc_onehot_forward(t2, labels, 64, 10);
@@ -98,52 +100,56 @@ void cgan_step_d(const float *params, float *state, float *grads, float *arena, 
     genc_bce_logits_backward(dt26, NULL, dt27, t26, NULL, 0.0f, 64, 0, 0);
 
     /* models/cgan.lua:22  backward of discriminator.dense3 */
-    genc_dense_backward(dt24, grads + CGAN_DISCRIMINATOR_DENSE3_WEIGHT, grads + CGAN_DISCRIMINATOR_DENSE3_BIAS, dt26, NULL, t24, params + CGAN_DISCRIMINATOR_DENSE3_WEIGHT, 64, 256, 1, GENC_ACT_IDENTITY, 0.0f, 0, 0);
+    genc_dense_backward(dt24, grads + CGAN_DISCRIMINATOR_DENSE3_WEIGHT, grads + CGAN_DISCRIMINATOR_DENSE3_BIAS, dt26, NULL, t24, params + CGAN_DISCRIMINATOR_DENSE3_WEIGHT, NULL, 8, 64, 256, 1, GENC_ACT_IDENTITY, 0.0f, 0, 0);
 
     /* models/cgan.lua:21  backward of discriminator.dense2 + leaky_relu */
-    genc_dense_backward(dt22, grads + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, grads + CGAN_DISCRIMINATOR_DENSE2_BIAS, dt24, t24, t22, params + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, 64, 512, 256, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
+    genc_dense_backward(dt22, grads + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, grads + CGAN_DISCRIMINATOR_DENSE2_BIAS, dt24, t24, t22, params + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, scratch28, 8, 64, 512, 256, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
 
     /* models/cgan.lua:20  backward of discriminator.dense1 + leaky_relu */
-    genc_dense_backward(NULL, grads + CGAN_DISCRIMINATOR_DENSE1_WEIGHT, grads + CGAN_DISCRIMINATOR_DENSE1_BIAS, dt22, t22, t21, params + CGAN_DISCRIMINATOR_DENSE1_WEIGHT, 64, 794, 512, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
+    genc_dense_backward(NULL, grads + CGAN_DISCRIMINATOR_DENSE1_WEIGHT, grads + CGAN_DISCRIMINATOR_DENSE1_BIAS, dt22, t22, t21, params + CGAN_DISCRIMINATOR_DENSE1_WEIGHT, NULL, 8, 64, 794, 512, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
 
     /* models/cgan.lua:35  backward of bce_logits */
     genc_bce_logits_backward(dt18, NULL, dt19, t18, NULL, 1.0f, 64, 0, 0);
 
     /* models/cgan.lua:22  backward of discriminator.dense3 */
-    genc_dense_backward(dt16, grads + CGAN_DISCRIMINATOR_DENSE3_WEIGHT, grads + CGAN_DISCRIMINATOR_DENSE3_BIAS, dt18, NULL, t16, params + CGAN_DISCRIMINATOR_DENSE3_WEIGHT, 64, 256, 1, GENC_ACT_IDENTITY, 0.0f, 0, 1);
+    genc_dense_backward(dt16, grads + CGAN_DISCRIMINATOR_DENSE3_WEIGHT, grads + CGAN_DISCRIMINATOR_DENSE3_BIAS, dt18, NULL, t16, params + CGAN_DISCRIMINATOR_DENSE3_WEIGHT, NULL, 8, 64, 256, 1, GENC_ACT_IDENTITY, 0.0f, 0, 1);
 
     /* models/cgan.lua:21  backward of discriminator.dense2 + leaky_relu */
-    genc_dense_backward(dt14, grads + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, grads + CGAN_DISCRIMINATOR_DENSE2_BIAS, dt16, t16, t14, params + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, 64, 512, 256, GENC_ACT_LEAKY_RELU, 0.2f, 0, 1);
+    genc_dense_backward(dt14, grads + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, grads + CGAN_DISCRIMINATOR_DENSE2_BIAS, dt16, t16, t14, params + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, scratch29, 8, 64, 512, 256, GENC_ACT_LEAKY_RELU, 0.2f, 0, 1);
 
     /* models/cgan.lua:20  backward of discriminator.dense1 + leaky_relu */
-    genc_dense_backward(NULL, grads + CGAN_DISCRIMINATOR_DENSE1_WEIGHT, grads + CGAN_DISCRIMINATOR_DENSE1_BIAS, dt14, t14, t13, params + CGAN_DISCRIMINATOR_DENSE1_WEIGHT, 64, 794, 512, GENC_ACT_LEAKY_RELU, 0.2f, 0, 1);
+    genc_dense_backward(NULL, grads + CGAN_DISCRIMINATOR_DENSE1_WEIGHT, grads + CGAN_DISCRIMINATOR_DENSE1_BIAS, dt14, t14, t13, params + CGAN_DISCRIMINATOR_DENSE1_WEIGHT, NULL, 8, 64, 794, 512, GENC_ACT_LEAKY_RELU, 0.2f, 0, 1);
 }
 
 /* Step "g" (models/cgan.lua:37): forward and backward of its loss; writes the gradients of generator, which adam updates.
-   Arena: 240128 floats with reuse (406432 without). */
+   Arena: 578432 floats with reuse (1335584 without). */
 void cgan_step_g(const float *params, float *state, float *grads, float *arena, const float *const *inputs, float *loss)
 {
     (void)state;
     const float *labels = inputs[0]; /* [64] */
     const float *z = inputs[1]; /* [64,100] */
-    float *t2 = arena + 100992; /* [64,10] onehot */
-    float *t4 = arena + 233088; /* [64,110] concat */
-    float *t5 = arena + 216704; /* [64,256] generator.dense1 + relu */
-    float *t7 = arena + 151168; /* [64,512] generator.dense2 + relu */
-    float *t9 = arena + 50816; /* [64,784] generator.dense3 + tanh */
+    float *t2 = arena + 50816; /* [64,10] onehot */
+    float *t4 = arena + 571392; /* [64,110] concat */
+    float *t5 = arena + 555008; /* [64,256] generator.dense1 + relu */
+    float *t7 = arena + 456704; /* [64,512] generator.dense2 + relu */
+    float *t9 = arena + 406528; /* [64,784] generator.dense3 + tanh */
     float *t30 = arena + 0; /* [64,794] concat */
-    float *t31 = arena + 100992; /* [64,512] discriminator.dense1 + leaky_relu */
-    float *t33 = arena + 0; /* [64,256] discriminator.dense2 + leaky_relu */
-    float *t35 = arena + 16384; /* [64,1] discriminator.dense3 */
-    float *t36 = arena + 16448; /* [] bce_logits */
-    float *dt5 = arena + 32768; /* [64,256] gradient of generator.dense1 + relu */
-    float *dt7 = arena + 0; /* [64,512] gradient of generator.dense2 + relu */
-    float *dt9 = arena + 100992; /* [64,784] gradient of generator.dense3 + tanh */
-    float *dt30 = arena + 0; /* [64,794] gradient of concat */
-    float *dt31 = arena + 183936; /* [64,512] gradient of discriminator.dense1 + leaky_relu */
-    float *dt33 = arena + 16384; /* [64,256] gradient of discriminator.dense2 + leaky_relu */
-    float *dt35 = arena + 32768; /* [64,1] gradient of discriminator.dense3 */
-    float *dt36 = arena + 16448; /* [] gradient of bce_logits */
+    float *t31 = arena + 489472; /* [64,512] discriminator.dense1 + leaky_relu */
+    float *t33 = arena + 229376; /* [64,256] discriminator.dense2 + leaky_relu */
+    float *t35 = arena + 0; /* [64,1] discriminator.dense3 */
+    float *t36 = arena + 64; /* [] bce_logits */
+    float *dt5 = arena + 114688; /* [64,256] gradient of generator.dense1 + relu */
+    float *dt7 = arena + 279552; /* [64,512] gradient of generator.dense2 + relu */
+    float *dt9 = arena + 229376; /* [64,784] gradient of generator.dense3 + tanh */
+    float *dt30 = arena + 355712; /* [64,794] gradient of concat */
+    float *dt31 = arena + 522240; /* [64,512] gradient of discriminator.dense1 + leaky_relu */
+    float *dt33 = arena + 245760; /* [64,256] gradient of discriminator.dense2 + leaky_relu */
+    float *dt35 = arena + 64; /* [64,1] gradient of discriminator.dense3 */
+    float *dt36 = arena + 128; /* [] gradient of bce_logits */
+    float *scratch20 = arena + 0; /* [229376] im2col of discriminator.dense2 + leaky_relu */
+    float *scratch21 = arena + 0; /* [355712] im2col of discriminator.dense1 + leaky_relu */
+    float *scratch22 = arena + 0; /* [229376] im2col of generator.dense3 + tanh */
+    float *scratch23 = arena + 0; /* [114688] im2col of generator.dense2 + relu */
 
     /* models/cgan.lua:26  onehot  -> [64,10] */
     genc_onehot_forward(t2, labels, 64, 10);
@@ -183,25 +189,25 @@ void cgan_step_g(const float *params, float *state, float *grads, float *arena, 
     genc_bce_logits_backward(dt35, NULL, dt36, t35, NULL, 1.0f, 64, 0, 0);
 
     /* models/cgan.lua:22  backward of discriminator.dense3 */
-    genc_dense_backward(dt33, NULL, NULL, dt35, NULL, NULL, params + CGAN_DISCRIMINATOR_DENSE3_WEIGHT, 64, 256, 1, GENC_ACT_IDENTITY, 0.0f, 0, 0);
+    genc_dense_backward(dt33, NULL, NULL, dt35, NULL, NULL, params + CGAN_DISCRIMINATOR_DENSE3_WEIGHT, NULL, 8, 64, 256, 1, GENC_ACT_IDENTITY, 0.0f, 0, 0);
 
     /* models/cgan.lua:21  backward of discriminator.dense2 + leaky_relu */
-    genc_dense_backward(dt31, NULL, NULL, dt33, t33, NULL, params + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, 64, 512, 256, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
+    genc_dense_backward(dt31, NULL, NULL, dt33, t33, NULL, params + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, scratch20, 8, 64, 512, 256, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
 
     /* models/cgan.lua:20  backward of discriminator.dense1 + leaky_relu */
-    genc_dense_backward(dt30, NULL, NULL, dt31, t31, NULL, params + CGAN_DISCRIMINATOR_DENSE1_WEIGHT, 64, 794, 512, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
+    genc_dense_backward(dt30, NULL, NULL, dt31, t31, NULL, params + CGAN_DISCRIMINATOR_DENSE1_WEIGHT, scratch21, 8, 64, 794, 512, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
 
     /* models/cgan.lua:37  backward of concat */
     genc_concat_backward(dt9, NULL, dt30, 64, 784, 10, 0, 0);
 
     /* models/cgan.lua:14  backward of generator.dense3 + tanh */
-    genc_dense_backward(dt7, grads + CGAN_GENERATOR_DENSE3_WEIGHT, grads + CGAN_GENERATOR_DENSE3_BIAS, dt9, t9, t7, params + CGAN_GENERATOR_DENSE3_WEIGHT, 64, 512, 784, GENC_ACT_TANH, 0.0f, 0, 0);
+    genc_dense_backward(dt7, grads + CGAN_GENERATOR_DENSE3_WEIGHT, grads + CGAN_GENERATOR_DENSE3_BIAS, dt9, t9, t7, params + CGAN_GENERATOR_DENSE3_WEIGHT, scratch22, 8, 64, 512, 784, GENC_ACT_TANH, 0.0f, 0, 0);
 
     /* models/cgan.lua:13  backward of generator.dense2 + relu */
-    genc_dense_backward(dt5, grads + CGAN_GENERATOR_DENSE2_WEIGHT, grads + CGAN_GENERATOR_DENSE2_BIAS, dt7, t7, t5, params + CGAN_GENERATOR_DENSE2_WEIGHT, 64, 256, 512, GENC_ACT_RELU, 0.0f, 0, 0);
+    genc_dense_backward(dt5, grads + CGAN_GENERATOR_DENSE2_WEIGHT, grads + CGAN_GENERATOR_DENSE2_BIAS, dt7, t7, t5, params + CGAN_GENERATOR_DENSE2_WEIGHT, scratch23, 8, 64, 256, 512, GENC_ACT_RELU, 0.0f, 0, 0);
 
     /* models/cgan.lua:12  backward of generator.dense1 + relu */
-    genc_dense_backward(NULL, grads + CGAN_GENERATOR_DENSE1_WEIGHT, grads + CGAN_GENERATOR_DENSE1_BIAS, dt5, t5, t4, params + CGAN_GENERATOR_DENSE1_WEIGHT, 64, 110, 256, GENC_ACT_RELU, 0.0f, 0, 0);
+    genc_dense_backward(NULL, grads + CGAN_GENERATOR_DENSE1_WEIGHT, grads + CGAN_GENERATOR_DENSE1_BIAS, dt5, t5, t4, params + CGAN_GENERATOR_DENSE1_WEIGHT, NULL, 8, 64, 110, 256, GENC_ACT_RELU, 0.0f, 0, 0);
 }
 
 /* generator_forward: inference forward pass. Arena: 49152 floats with reuse (49152 without). */
@@ -342,7 +348,7 @@ const GencModel cgan_model = {
     .image_channels = 1, .image_height = 28, .image_width = 28,
     .image_lo = -1.0f, .image_hi = 1.0f,
     .n_params = 1100817,
-    .arena_size = 250176,
+    .arena_size = 578432,
     .n_param_tensors = 12,
     .params = params,
     .n_state = 0,

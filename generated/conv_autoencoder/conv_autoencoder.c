@@ -19,11 +19,11 @@ void conv_autoencoder_step_reconstruct(const float *params, float *state, float 
     float *t10 = arena + 802816; /* [64,16,28,28] conv_autoencoder.conv2d_transpose2 + relu */
     float *t12 = arena + 2540272; /* [64,1,28,28] conv_autoencoder.conv2d3 + sigmoid */
     float *t14 = arena + 1605632; /* [] mse */
-    float *col9 = arena + 802816; /* [134656] padded planes of conv_autoencoder.conv2d1 + relu */
-    float *col10 = arena + 802816; /* [60416] padded planes of conv_autoencoder.conv2d2 + relu */
-    float *col11 = arena + 802816; /* [28224] im2col of conv_autoencoder.conv2d_transpose1 + relu */
-    float *col12 = arena + 1605632; /* [225792] im2col of conv_autoencoder.conv2d_transpose2 + relu */
-    float *col13 = arena + 1605632; /* [130816] padded planes of conv_autoencoder.conv2d3 + sigmoid */
+    float *scratch9 = arena + 802816; /* [134656] padded planes of conv_autoencoder.conv2d1 + relu */
+    float *scratch10 = arena + 802816; /* [60416] padded planes of conv_autoencoder.conv2d2 + relu */
+    float *scratch11 = arena + 802816; /* [28224] im2col of conv_autoencoder.conv2d_transpose1 + relu */
+    float *scratch12 = arena + 1605632; /* [225792] im2col of conv_autoencoder.conv2d_transpose2 + relu */
+    float *scratch13 = arena + 1605632; /* [130816] padded planes of conv_autoencoder.conv2d3 + sigmoid */
     float *dt2 = arena + 802816; /* [64,16,28,28] gradient of conv_autoencoder.conv2d1 + relu */
     float *dt4 = arena + 1605632; /* [64,16,14,14] gradient of conv_autoencoder.maxpool2d1 */
     float *dt5 = arena + 802816; /* [64,8,14,14] gradient of conv_autoencoder.conv2d2 + relu */
@@ -32,32 +32,32 @@ void conv_autoencoder_step_reconstruct(const float *params, float *state, float 
     float *dt10 = arena + 1605632; /* [64,16,28,28] gradient of conv_autoencoder.conv2d_transpose2 + relu */
     float *dt12 = arena + 2590448; /* [64,1,28,28] gradient of conv_autoencoder.conv2d3 + sigmoid */
     float *dt14 = arena + 1605632; /* [] gradient of mse */
-    float *col22 = arena + 2408448; /* [131824] padded planes of conv_autoencoder.conv2d3 + sigmoid */
-    float *col23 = arena + 2408448; /* [233856] im2col of conv_autoencoder.conv2d_transpose2 + relu */
-    float *col24 = arena + 802816; /* [32256] im2col of conv_autoencoder.conv2d_transpose1 + relu */
-    float *col25 = arena + 903168; /* [68480] padded planes of conv_autoencoder.conv2d2 + relu */
-    float *col26 = arena + 1605632; /* [135664] padded planes of conv_autoencoder.conv2d1 + relu */
+    float *scratch22 = arena + 2408448; /* [131824] padded planes of conv_autoencoder.conv2d3 + sigmoid */
+    float *scratch23 = arena + 2408448; /* [233856] im2col of conv_autoencoder.conv2d_transpose2 + relu */
+    float *scratch24 = arena + 802816; /* [32256] im2col of conv_autoencoder.conv2d_transpose1 + relu */
+    float *scratch25 = arena + 903168; /* [68480] padded planes of conv_autoencoder.conv2d2 + relu */
+    float *scratch26 = arena + 1605632; /* [135664] padded planes of conv_autoencoder.conv2d1 + relu */
 
     /* models/conv_autoencoder.lua:6  conv_autoencoder.conv2d1 + relu  -> [64,16,28,28] */
-    genc_conv2d_direct_forward(t2, images, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D1_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D1_BIAS, col9, 8, 64, 1, 28, 28, 16, 28, 28, 3, 1, 1, 1, GENC_ACT_RELU, 0.0f);
+    genc_conv2d_direct_forward(t2, images, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D1_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D1_BIAS, scratch9, 8, 64, 1, 28, 28, 16, 28, 28, 3, 1, 1, 1, GENC_ACT_RELU, 0.0f);
 
     /* models/conv_autoencoder.lua:7  conv_autoencoder.maxpool2d1  -> [64,16,14,14] */
     genc_maxpool2d_forward(t4, t2, 64, 16, 28, 28, 14, 14, 2, 2, 0, 0);
 
     /* models/conv_autoencoder.lua:8  conv_autoencoder.conv2d2 + relu  -> [64,8,14,14] */
-    genc_conv2d_direct_forward(t5, t4, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D2_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D2_BIAS, col10, 8, 64, 16, 14, 14, 8, 14, 14, 3, 1, 1, 1, GENC_ACT_RELU, 0.0f);
+    genc_conv2d_direct_forward(t5, t4, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D2_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D2_BIAS, scratch10, 8, 64, 16, 14, 14, 8, 14, 14, 3, 1, 1, 1, GENC_ACT_RELU, 0.0f);
 
     /* models/conv_autoencoder.lua:9  conv_autoencoder.maxpool2d2  -> [64,8,7,7] */
     genc_maxpool2d_forward(t7, t5, 64, 8, 14, 14, 7, 7, 2, 2, 0, 0);
 
     /* models/conv_autoencoder.lua:10  conv_autoencoder.conv2d_transpose1 + relu  -> [64,8,14,14] */
-    genc_conv2d_transpose_forward(t8, t7, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE1_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE1_BIAS, col11, 8, 64, 8, 7, 7, 8, 14, 14, 3, 2, 0, 0, GENC_ACT_RELU, 0.0f);
+    genc_conv2d_transpose_forward(t8, t7, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE1_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE1_BIAS, scratch11, 8, 64, 8, 7, 7, 8, 14, 14, 3, 2, 0, 0, GENC_ACT_RELU, 0.0f);
 
     /* models/conv_autoencoder.lua:11  conv_autoencoder.conv2d_transpose2 + relu  -> [64,16,28,28] */
-    genc_conv2d_transpose_forward(t10, t8, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE2_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE2_BIAS, col12, 8, 64, 8, 14, 14, 16, 28, 28, 3, 2, 0, 0, GENC_ACT_RELU, 0.0f);
+    genc_conv2d_transpose_forward(t10, t8, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE2_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE2_BIAS, scratch12, 8, 64, 8, 14, 14, 16, 28, 28, 3, 2, 0, 0, GENC_ACT_RELU, 0.0f);
 
     /* models/conv_autoencoder.lua:12  conv_autoencoder.conv2d3 + sigmoid  -> [64,1,28,28] */
-    genc_conv2d_direct_forward(t12, t10, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D3_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D3_BIAS, col13, 8, 64, 16, 28, 28, 1, 28, 28, 3, 1, 1, 1, GENC_ACT_SIGMOID, 0.0f);
+    genc_conv2d_direct_forward(t12, t10, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D3_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D3_BIAS, scratch13, 8, 64, 16, 28, 28, 1, 28, 28, 3, 1, 1, 1, GENC_ACT_SIGMOID, 0.0f);
 
     /* models/conv_autoencoder.lua:21  mse  -> [] */
     genc_mse_forward(t14, t12, images, 0.0f, 50176);
@@ -70,25 +70,25 @@ void conv_autoencoder_step_reconstruct(const float *params, float *state, float 
     genc_mse_backward(dt12, NULL, dt14, t12, images, 0.0f, 50176, 0, 0);
 
     /* models/conv_autoencoder.lua:12  backward of conv_autoencoder.conv2d3 + sigmoid */
-    genc_conv2d_direct_backward(dt10, grads + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D3_WEIGHT, grads + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D3_BIAS, dt12, t12, t10, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D3_WEIGHT, col22, 8, 64, 16, 28, 28, 1, 28, 28, 3, 1, 1, 1, GENC_ACT_SIGMOID, 0.0f, 0, 0);
+    genc_conv2d_direct_backward(dt10, grads + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D3_WEIGHT, grads + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D3_BIAS, dt12, t12, t10, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D3_WEIGHT, scratch22, 8, 64, 16, 28, 28, 1, 28, 28, 3, 1, 1, 1, GENC_ACT_SIGMOID, 0.0f, 0, 0);
 
     /* models/conv_autoencoder.lua:11  backward of conv_autoencoder.conv2d_transpose2 + relu */
-    genc_conv2d_transpose_backward(dt8, grads + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE2_WEIGHT, grads + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE2_BIAS, dt10, t10, t8, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE2_WEIGHT, col23, 8, 64, 8, 14, 14, 16, 28, 28, 3, 2, 0, 0, GENC_ACT_RELU, 0.0f, 0, 0);
+    genc_conv2d_transpose_backward(dt8, grads + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE2_WEIGHT, grads + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE2_BIAS, dt10, t10, t8, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE2_WEIGHT, scratch23, 8, 64, 8, 14, 14, 16, 28, 28, 3, 2, 0, 0, GENC_ACT_RELU, 0.0f, 0, 0);
 
     /* models/conv_autoencoder.lua:10  backward of conv_autoencoder.conv2d_transpose1 + relu */
-    genc_conv2d_transpose_backward(dt7, grads + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE1_WEIGHT, grads + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE1_BIAS, dt8, t8, t7, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE1_WEIGHT, col24, 8, 64, 8, 7, 7, 8, 14, 14, 3, 2, 0, 0, GENC_ACT_RELU, 0.0f, 0, 0);
+    genc_conv2d_transpose_backward(dt7, grads + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE1_WEIGHT, grads + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE1_BIAS, dt8, t8, t7, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE1_WEIGHT, scratch24, 8, 64, 8, 7, 7, 8, 14, 14, 3, 2, 0, 0, GENC_ACT_RELU, 0.0f, 0, 0);
 
     /* models/conv_autoencoder.lua:9  backward of conv_autoencoder.maxpool2d2 */
     genc_maxpool2d_backward(dt5, dt7, t5, 64, 8, 14, 14, 7, 7, 2, 2, 0, 0, 0);
 
     /* models/conv_autoencoder.lua:8  backward of conv_autoencoder.conv2d2 + relu */
-    genc_conv2d_direct_backward(dt4, grads + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D2_WEIGHT, grads + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D2_BIAS, dt5, t5, t4, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D2_WEIGHT, col25, 8, 64, 16, 14, 14, 8, 14, 14, 3, 1, 1, 1, GENC_ACT_RELU, 0.0f, 0, 0);
+    genc_conv2d_direct_backward(dt4, grads + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D2_WEIGHT, grads + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D2_BIAS, dt5, t5, t4, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D2_WEIGHT, scratch25, 8, 64, 16, 14, 14, 8, 14, 14, 3, 1, 1, 1, GENC_ACT_RELU, 0.0f, 0, 0);
 
     /* models/conv_autoencoder.lua:7  backward of conv_autoencoder.maxpool2d1 */
     genc_maxpool2d_backward(dt2, dt4, t2, 64, 16, 28, 28, 14, 14, 2, 2, 0, 0, 0);
 
     /* models/conv_autoencoder.lua:6  backward of conv_autoencoder.conv2d1 + relu */
-    genc_conv2d_direct_backward(NULL, grads + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D1_WEIGHT, grads + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D1_BIAS, dt2, t2, images, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D1_WEIGHT, col26, 8, 64, 1, 28, 28, 16, 28, 28, 3, 1, 1, 1, GENC_ACT_RELU, 0.0f, 0, 0);
+    genc_conv2d_direct_backward(NULL, grads + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D1_WEIGHT, grads + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D1_BIAS, dt2, t2, images, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D1_WEIGHT, scratch26, 8, 64, 1, 28, 28, 16, 28, 28, 3, 1, 1, 1, GENC_ACT_RELU, 0.0f, 0, 0);
 }
 
 /* conv_autoencoder_forward: inference forward pass. Arena: 1128960 floats with reuse (2612032 without). */
@@ -103,32 +103,32 @@ void conv_autoencoder_conv_autoencoder_forward(const float *params, const float 
     float *t34 = arena + 1028608; /* [64,8,14,14] conv_autoencoder.conv2d_transpose1 + relu */
     float *t36 = arena + 0; /* [64,16,28,28] conv_autoencoder.conv2d_transpose2 + relu */
     float *out_output = outputs[0]; /* [64,1,28,28] */
-    float *col8 = arena + 802816; /* [134656] padded planes of conv_autoencoder.conv2d1 + relu */
-    float *col9 = arena + 100352; /* [60416] padded planes of conv_autoencoder.conv2d2 + relu */
-    float *col10 = arena + 0; /* [28224] im2col of conv_autoencoder.conv2d_transpose1 + relu */
-    float *col11 = arena + 802816; /* [225792] im2col of conv_autoencoder.conv2d_transpose2 + relu */
-    float *col12 = arena + 802816; /* [130816] padded planes of conv_autoencoder.conv2d3 + sigmoid */
+    float *scratch8 = arena + 802816; /* [134656] padded planes of conv_autoencoder.conv2d1 + relu */
+    float *scratch9 = arena + 100352; /* [60416] padded planes of conv_autoencoder.conv2d2 + relu */
+    float *scratch10 = arena + 0; /* [28224] im2col of conv_autoencoder.conv2d_transpose1 + relu */
+    float *scratch11 = arena + 802816; /* [225792] im2col of conv_autoencoder.conv2d_transpose2 + relu */
+    float *scratch12 = arena + 802816; /* [130816] padded planes of conv_autoencoder.conv2d3 + sigmoid */
 
     /* models/conv_autoencoder.lua:6  conv_autoencoder.conv2d1 + relu  -> [64,16,28,28] */
-    genc_conv2d_direct_forward(t28, input, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D1_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D1_BIAS, col8, 8, 64, 1, 28, 28, 16, 28, 28, 3, 1, 1, 1, GENC_ACT_RELU, 0.0f);
+    genc_conv2d_direct_forward(t28, input, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D1_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D1_BIAS, scratch8, 8, 64, 1, 28, 28, 16, 28, 28, 3, 1, 1, 1, GENC_ACT_RELU, 0.0f);
 
     /* models/conv_autoencoder.lua:7  conv_autoencoder.maxpool2d1  -> [64,16,14,14] */
     genc_maxpool2d_forward(t30, t28, 64, 16, 28, 28, 14, 14, 2, 2, 0, 0);
 
     /* models/conv_autoencoder.lua:8  conv_autoencoder.conv2d2 + relu  -> [64,8,14,14] */
-    genc_conv2d_direct_forward(t31, t30, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D2_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D2_BIAS, col9, 8, 64, 16, 14, 14, 8, 14, 14, 3, 1, 1, 1, GENC_ACT_RELU, 0.0f);
+    genc_conv2d_direct_forward(t31, t30, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D2_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D2_BIAS, scratch9, 8, 64, 16, 14, 14, 8, 14, 14, 3, 1, 1, 1, GENC_ACT_RELU, 0.0f);
 
     /* models/conv_autoencoder.lua:9  conv_autoencoder.maxpool2d2  -> [64,8,7,7] */
     genc_maxpool2d_forward(t33, t31, 64, 8, 14, 14, 7, 7, 2, 2, 0, 0);
 
     /* models/conv_autoencoder.lua:10  conv_autoencoder.conv2d_transpose1 + relu  -> [64,8,14,14] */
-    genc_conv2d_transpose_forward(t34, t33, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE1_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE1_BIAS, col10, 8, 64, 8, 7, 7, 8, 14, 14, 3, 2, 0, 0, GENC_ACT_RELU, 0.0f);
+    genc_conv2d_transpose_forward(t34, t33, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE1_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE1_BIAS, scratch10, 8, 64, 8, 7, 7, 8, 14, 14, 3, 2, 0, 0, GENC_ACT_RELU, 0.0f);
 
     /* models/conv_autoencoder.lua:11  conv_autoencoder.conv2d_transpose2 + relu  -> [64,16,28,28] */
-    genc_conv2d_transpose_forward(t36, t34, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE2_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE2_BIAS, col11, 8, 64, 8, 14, 14, 16, 28, 28, 3, 2, 0, 0, GENC_ACT_RELU, 0.0f);
+    genc_conv2d_transpose_forward(t36, t34, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE2_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE2_BIAS, scratch11, 8, 64, 8, 14, 14, 16, 28, 28, 3, 2, 0, 0, GENC_ACT_RELU, 0.0f);
 
     /* models/conv_autoencoder.lua:12  conv_autoencoder.conv2d3 + sigmoid  -> [64,1,28,28] */
-    genc_conv2d_direct_forward(out_output, t36, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D3_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D3_BIAS, col12, 8, 64, 16, 28, 28, 1, 28, 28, 3, 1, 1, 1, GENC_ACT_SIGMOID, 0.0f);
+    genc_conv2d_direct_forward(out_output, t36, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D3_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D3_BIAS, scratch12, 8, 64, 16, 28, 28, 1, 28, 28, 3, 1, 1, 1, GENC_ACT_SIGMOID, 0.0f);
 }
 
 /* reconstruct: inference forward pass. Arena: 1128960 floats with reuse (2612032 without). */
@@ -143,32 +143,32 @@ void conv_autoencoder_reconstruct(const float *params, const float *state, float
     float *t21 = arena + 1028608; /* [64,8,14,14] conv_autoencoder.conv2d_transpose1 + relu */
     float *t23 = arena + 0; /* [64,16,28,28] conv_autoencoder.conv2d_transpose2 + relu */
     float *out_reconstruction = outputs[0]; /* [64,1,28,28] */
-    float *col8 = arena + 802816; /* [134656] padded planes of conv_autoencoder.conv2d1 + relu */
-    float *col9 = arena + 100352; /* [60416] padded planes of conv_autoencoder.conv2d2 + relu */
-    float *col10 = arena + 0; /* [28224] im2col of conv_autoencoder.conv2d_transpose1 + relu */
-    float *col11 = arena + 802816; /* [225792] im2col of conv_autoencoder.conv2d_transpose2 + relu */
-    float *col12 = arena + 802816; /* [130816] padded planes of conv_autoencoder.conv2d3 + sigmoid */
+    float *scratch8 = arena + 802816; /* [134656] padded planes of conv_autoencoder.conv2d1 + relu */
+    float *scratch9 = arena + 100352; /* [60416] padded planes of conv_autoencoder.conv2d2 + relu */
+    float *scratch10 = arena + 0; /* [28224] im2col of conv_autoencoder.conv2d_transpose1 + relu */
+    float *scratch11 = arena + 802816; /* [225792] im2col of conv_autoencoder.conv2d_transpose2 + relu */
+    float *scratch12 = arena + 802816; /* [130816] padded planes of conv_autoencoder.conv2d3 + sigmoid */
 
     /* models/conv_autoencoder.lua:6  conv_autoencoder.conv2d1 + relu  -> [64,16,28,28] */
-    genc_conv2d_direct_forward(t15, images, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D1_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D1_BIAS, col8, 8, 64, 1, 28, 28, 16, 28, 28, 3, 1, 1, 1, GENC_ACT_RELU, 0.0f);
+    genc_conv2d_direct_forward(t15, images, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D1_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D1_BIAS, scratch8, 8, 64, 1, 28, 28, 16, 28, 28, 3, 1, 1, 1, GENC_ACT_RELU, 0.0f);
 
     /* models/conv_autoencoder.lua:7  conv_autoencoder.maxpool2d1  -> [64,16,14,14] */
     genc_maxpool2d_forward(t17, t15, 64, 16, 28, 28, 14, 14, 2, 2, 0, 0);
 
     /* models/conv_autoencoder.lua:8  conv_autoencoder.conv2d2 + relu  -> [64,8,14,14] */
-    genc_conv2d_direct_forward(t18, t17, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D2_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D2_BIAS, col9, 8, 64, 16, 14, 14, 8, 14, 14, 3, 1, 1, 1, GENC_ACT_RELU, 0.0f);
+    genc_conv2d_direct_forward(t18, t17, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D2_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D2_BIAS, scratch9, 8, 64, 16, 14, 14, 8, 14, 14, 3, 1, 1, 1, GENC_ACT_RELU, 0.0f);
 
     /* models/conv_autoencoder.lua:9  conv_autoencoder.maxpool2d2  -> [64,8,7,7] */
     genc_maxpool2d_forward(t20, t18, 64, 8, 14, 14, 7, 7, 2, 2, 0, 0);
 
     /* models/conv_autoencoder.lua:10  conv_autoencoder.conv2d_transpose1 + relu  -> [64,8,14,14] */
-    genc_conv2d_transpose_forward(t21, t20, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE1_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE1_BIAS, col10, 8, 64, 8, 7, 7, 8, 14, 14, 3, 2, 0, 0, GENC_ACT_RELU, 0.0f);
+    genc_conv2d_transpose_forward(t21, t20, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE1_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE1_BIAS, scratch10, 8, 64, 8, 7, 7, 8, 14, 14, 3, 2, 0, 0, GENC_ACT_RELU, 0.0f);
 
     /* models/conv_autoencoder.lua:11  conv_autoencoder.conv2d_transpose2 + relu  -> [64,16,28,28] */
-    genc_conv2d_transpose_forward(t23, t21, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE2_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE2_BIAS, col11, 8, 64, 8, 14, 14, 16, 28, 28, 3, 2, 0, 0, GENC_ACT_RELU, 0.0f);
+    genc_conv2d_transpose_forward(t23, t21, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE2_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D_TRANSPOSE2_BIAS, scratch11, 8, 64, 8, 14, 14, 16, 28, 28, 3, 2, 0, 0, GENC_ACT_RELU, 0.0f);
 
     /* models/conv_autoencoder.lua:12  conv_autoencoder.conv2d3 + sigmoid  -> [64,1,28,28] */
-    genc_conv2d_direct_forward(out_reconstruction, t23, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D3_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D3_BIAS, col12, 8, 64, 16, 28, 28, 1, 28, 28, 3, 1, 1, 1, GENC_ACT_SIGMOID, 0.0f);
+    genc_conv2d_direct_forward(out_reconstruction, t23, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D3_WEIGHT, params + CONV_AUTOENCODER_CONV_AUTOENCODER_CONV2D3_BIAS, scratch12, 8, 64, 16, 28, 28, 1, 28, 28, 3, 1, 1, 1, GENC_ACT_SIGMOID, 0.0f);
 }
 
 /* ---- descriptor: what the generic trainer in the runtime reads ---- */

@@ -6,33 +6,35 @@
 #include <string.h>
 
 /* Step "d" (models/mlp_gan.lua:28): forward and backward of its loss; writes the gradients of discriminator, which adam updates.
-   Arena: 99408 floats with reuse (132448 without). */
+   Arena: 156752 floats with reuse (247136 without). */
 void mlp_gan_step_d(const float *params, float *state, float *grads, float *arena, const float *const *inputs, float *loss)
 {
     (void)state;
     const float *images = inputs[0]; /* [64,1,28,28] */
     const float *z = inputs[1]; /* [64,100] */
-    float *t4 = arena + 50176; /* [64,128] discriminator.dense1 + relu */
-    float *t6 = arena + 58368; /* [64,128] discriminator.dense2 + relu */
-    float *t8 = arena + 99328; /* [64,1] discriminator.dense3 */
-    float *t9 = arena + 83008; /* [] bce_logits */
+    float *t4 = arena + 107520; /* [64,128] discriminator.dense1 + relu */
+    float *t6 = arena + 115712; /* [64,128] discriminator.dense2 + relu */
+    float *t8 = arena + 156672; /* [64,1] discriminator.dense3 */
+    float *t9 = arena + 16384; /* [] bce_logits */
     float *t10 = arena + 0; /* [64,128] generator.dense1 + relu */
-    float *t12 = arena + 66560; /* [64,128] generator.dense2 + relu */
-    float *t14 = arena + 0; /* [64,784] generator.dense3 + sigmoid */
-    float *t18 = arena + 66560; /* [64,128] discriminator.dense1 + relu */
-    float *t20 = arena + 74752; /* [64,128] discriminator.dense2 + relu */
-    float *t22 = arena + 82944; /* [64,1] discriminator.dense3 */
-    float *t23 = arena + 83024; /* [] bce_logits */
-    float *t24 = arena + 83040; /* [] add */
-    float *dt4 = arena + 8192; /* [64,128] gradient of discriminator.dense1 + relu */
-    float *dt6 = arena + 0; /* [64,128] gradient of discriminator.dense2 + relu */
-    float *dt8 = arena + 8192; /* [64,1] gradient of discriminator.dense3 */
-    float *dt9 = arena + 99392; /* [] gradient of bce_logits */
-    float *dt18 = arena + 91136; /* [64,128] gradient of discriminator.dense1 + relu */
-    float *dt20 = arena + 82944; /* [64,128] gradient of discriminator.dense2 + relu */
-    float *dt22 = arena + 91136; /* [64,1] gradient of discriminator.dense3 */
-    float *dt23 = arena + 83024; /* [] gradient of bce_logits */
-    float *dt24 = arena + 83008; /* [] gradient of add */
+    float *t12 = arena + 8192; /* [64,128] generator.dense2 + relu */
+    float *t14 = arena + 57344; /* [64,784] generator.dense3 + sigmoid */
+    float *t18 = arena + 123904; /* [64,128] discriminator.dense1 + relu */
+    float *t20 = arena + 132096; /* [64,128] discriminator.dense2 + relu */
+    float *t22 = arena + 0; /* [64,1] discriminator.dense3 */
+    float *t23 = arena + 64; /* [] bce_logits */
+    float *t24 = arena + 80; /* [] add */
+    float *dt4 = arena + 65536; /* [64,128] gradient of discriminator.dense1 + relu */
+    float *dt6 = arena + 57344; /* [64,128] gradient of discriminator.dense2 + relu */
+    float *dt8 = arena + 0; /* [64,1] gradient of discriminator.dense3 */
+    float *dt9 = arena + 156736; /* [] gradient of bce_logits */
+    float *dt18 = arena + 148480; /* [64,128] gradient of discriminator.dense1 + relu */
+    float *dt20 = arena + 140288; /* [64,128] gradient of discriminator.dense2 + relu */
+    float *dt22 = arena + 64; /* [64,1] gradient of discriminator.dense3 */
+    float *dt23 = arena + 128; /* [] gradient of bce_logits */
+    float *dt24 = arena + 64; /* [] gradient of add */
+    float *scratch23 = arena + 0; /* [57344] im2col of discriminator.dense2 + relu */
+    float *scratch24 = arena + 0; /* [57344] im2col of discriminator.dense2 + relu */
 
     /* models/mlp_gan.lua:16  discriminator.dense1 + relu  -> [64,128] */
     genc_dense_forward(t4, images, params + MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, params + MLP_GAN_DISCRIMINATOR_DENSE1_BIAS, 64, 784, 128, GENC_ACT_RELU, 0.0f);
@@ -81,47 +83,51 @@ void mlp_gan_step_d(const float *params, float *state, float *grads, float *aren
     genc_bce_logits_backward(dt22, NULL, dt23, t22, NULL, 0.0f, 64, 0, 0);
 
     /* models/mlp_gan.lua:18  backward of discriminator.dense3 */
-    genc_dense_backward(dt20, grads + MLP_GAN_DISCRIMINATOR_DENSE3_WEIGHT, grads + MLP_GAN_DISCRIMINATOR_DENSE3_BIAS, dt22, NULL, t20, params + MLP_GAN_DISCRIMINATOR_DENSE3_WEIGHT, 64, 128, 1, GENC_ACT_IDENTITY, 0.0f, 0, 0);
+    genc_dense_backward(dt20, grads + MLP_GAN_DISCRIMINATOR_DENSE3_WEIGHT, grads + MLP_GAN_DISCRIMINATOR_DENSE3_BIAS, dt22, NULL, t20, params + MLP_GAN_DISCRIMINATOR_DENSE3_WEIGHT, NULL, 8, 64, 128, 1, GENC_ACT_IDENTITY, 0.0f, 0, 0);
 
     /* models/mlp_gan.lua:17  backward of discriminator.dense2 + relu */
-    genc_dense_backward(dt18, grads + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, grads + MLP_GAN_DISCRIMINATOR_DENSE2_BIAS, dt20, t20, t18, params + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, 64, 128, 128, GENC_ACT_RELU, 0.0f, 0, 0);
+    genc_dense_backward(dt18, grads + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, grads + MLP_GAN_DISCRIMINATOR_DENSE2_BIAS, dt20, t20, t18, params + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, scratch23, 8, 64, 128, 128, GENC_ACT_RELU, 0.0f, 0, 0);
 
     /* models/mlp_gan.lua:16  backward of discriminator.dense1 + relu */
-    genc_dense_backward(NULL, grads + MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, grads + MLP_GAN_DISCRIMINATOR_DENSE1_BIAS, dt18, t18, t14, params + MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, 64, 784, 128, GENC_ACT_RELU, 0.0f, 0, 0);
+    genc_dense_backward(NULL, grads + MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, grads + MLP_GAN_DISCRIMINATOR_DENSE1_BIAS, dt18, t18, t14, params + MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, NULL, 8, 64, 784, 128, GENC_ACT_RELU, 0.0f, 0, 0);
 
     /* models/mlp_gan.lua:28  backward of bce_logits */
     genc_bce_logits_backward(dt8, NULL, dt9, t8, NULL, 1.0f, 64, 0, 0);
 
     /* models/mlp_gan.lua:18  backward of discriminator.dense3 */
-    genc_dense_backward(dt6, grads + MLP_GAN_DISCRIMINATOR_DENSE3_WEIGHT, grads + MLP_GAN_DISCRIMINATOR_DENSE3_BIAS, dt8, NULL, t6, params + MLP_GAN_DISCRIMINATOR_DENSE3_WEIGHT, 64, 128, 1, GENC_ACT_IDENTITY, 0.0f, 0, 1);
+    genc_dense_backward(dt6, grads + MLP_GAN_DISCRIMINATOR_DENSE3_WEIGHT, grads + MLP_GAN_DISCRIMINATOR_DENSE3_BIAS, dt8, NULL, t6, params + MLP_GAN_DISCRIMINATOR_DENSE3_WEIGHT, NULL, 8, 64, 128, 1, GENC_ACT_IDENTITY, 0.0f, 0, 1);
 
     /* models/mlp_gan.lua:17  backward of discriminator.dense2 + relu */
-    genc_dense_backward(dt4, grads + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, grads + MLP_GAN_DISCRIMINATOR_DENSE2_BIAS, dt6, t6, t4, params + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, 64, 128, 128, GENC_ACT_RELU, 0.0f, 0, 1);
+    genc_dense_backward(dt4, grads + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, grads + MLP_GAN_DISCRIMINATOR_DENSE2_BIAS, dt6, t6, t4, params + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, scratch24, 8, 64, 128, 128, GENC_ACT_RELU, 0.0f, 0, 1);
 
     /* models/mlp_gan.lua:16  backward of discriminator.dense1 + relu */
-    genc_dense_backward(NULL, grads + MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, grads + MLP_GAN_DISCRIMINATOR_DENSE1_BIAS, dt4, t4, images, params + MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, 64, 784, 128, GENC_ACT_RELU, 0.0f, 0, 1);
+    genc_dense_backward(NULL, grads + MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, grads + MLP_GAN_DISCRIMINATOR_DENSE1_BIAS, dt4, t4, images, params + MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, NULL, 8, 64, 784, 128, GENC_ACT_RELU, 0.0f, 0, 1);
 }
 
 /* Step "g" (models/mlp_gan.lua:30): forward and backward of its loss; writes the gradients of generator, which adam updates.
-   Arena: 133120 floats with reuse (166048 without). */
+   Arena: 484352 floats with reuse (689312 without). */
 void mlp_gan_step_g(const float *params, float *state, float *grads, float *arena, const float *const *inputs, float *loss)
 {
     (void)state;
     const float *z = inputs[0]; /* [64,100] */
-    float *t25 = arena + 100352; /* [64,128] generator.dense1 + relu */
-    float *t27 = arena + 108544; /* [64,128] generator.dense2 + relu */
-    float *t29 = arena + 0; /* [64,784] generator.dense3 + sigmoid */
-    float *t33 = arena + 116736; /* [64,128] discriminator.dense1 + relu */
-    float *t35 = arena + 50176; /* [64,128] discriminator.dense2 + relu */
-    float *t37 = arena + 58368; /* [64,1] discriminator.dense3 */
-    float *t38 = arena + 58432; /* [] bce_logits */
-    float *dt25 = arena + 0; /* [64,128] gradient of generator.dense1 + relu */
-    float *dt27 = arena + 116736; /* [64,128] gradient of generator.dense2 + relu */
-    float *dt29 = arena + 50176; /* [64,784] gradient of generator.dense3 + sigmoid */
-    float *dt33 = arena + 124928; /* [64,128] gradient of discriminator.dense1 + relu */
-    float *dt35 = arena + 58368; /* [64,128] gradient of discriminator.dense2 + relu */
-    float *dt37 = arena + 66560; /* [64,1] gradient of discriminator.dense3 */
-    float *dt38 = arena + 58432; /* [] gradient of bce_logits */
+    float *t25 = arena + 451584; /* [64,128] generator.dense1 + relu */
+    float *t27 = arena + 459776; /* [64,128] generator.dense2 + relu */
+    float *t29 = arena + 351232; /* [64,784] generator.dense3 + sigmoid */
+    float *t33 = arena + 467968; /* [64,128] discriminator.dense1 + relu */
+    float *t35 = arena + 57344; /* [64,128] discriminator.dense2 + relu */
+    float *t37 = arena + 0; /* [64,1] discriminator.dense3 */
+    float *t38 = arena + 64; /* [] bce_logits */
+    float *dt25 = arena + 65536; /* [64,128] gradient of generator.dense1 + relu */
+    float *dt27 = arena + 57344; /* [64,128] gradient of generator.dense2 + relu */
+    float *dt29 = arena + 401408; /* [64,784] gradient of generator.dense3 + sigmoid */
+    float *dt33 = arena + 476160; /* [64,128] gradient of discriminator.dense1 + relu */
+    float *dt35 = arena + 65536; /* [64,128] gradient of discriminator.dense2 + relu */
+    float *dt37 = arena + 64; /* [64,1] gradient of discriminator.dense3 */
+    float *dt38 = arena + 128; /* [] gradient of bce_logits */
+    float *scratch15 = arena + 0; /* [57344] im2col of discriminator.dense2 + relu */
+    float *scratch16 = arena + 0; /* [351232] im2col of discriminator.dense1 + relu */
+    float *scratch17 = arena + 0; /* [57344] im2col of generator.dense3 + sigmoid */
+    float *scratch18 = arena + 0; /* [57344] im2col of generator.dense2 + relu */
 
     /* models/mlp_gan.lua:7  generator.dense1 + relu  -> [64,128] */
     genc_dense_forward(t25, z, params + MLP_GAN_GENERATOR_DENSE1_WEIGHT, params + MLP_GAN_GENERATOR_DENSE1_BIAS, 64, 100, 128, GENC_ACT_RELU, 0.0f);
@@ -152,22 +158,22 @@ void mlp_gan_step_g(const float *params, float *state, float *grads, float *aren
     genc_bce_logits_backward(dt37, NULL, dt38, t37, NULL, 1.0f, 64, 0, 0);
 
     /* models/mlp_gan.lua:18  backward of discriminator.dense3 */
-    genc_dense_backward(dt35, NULL, NULL, dt37, NULL, NULL, params + MLP_GAN_DISCRIMINATOR_DENSE3_WEIGHT, 64, 128, 1, GENC_ACT_IDENTITY, 0.0f, 0, 0);
+    genc_dense_backward(dt35, NULL, NULL, dt37, NULL, NULL, params + MLP_GAN_DISCRIMINATOR_DENSE3_WEIGHT, NULL, 8, 64, 128, 1, GENC_ACT_IDENTITY, 0.0f, 0, 0);
 
     /* models/mlp_gan.lua:17  backward of discriminator.dense2 + relu */
-    genc_dense_backward(dt33, NULL, NULL, dt35, t35, NULL, params + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, 64, 128, 128, GENC_ACT_RELU, 0.0f, 0, 0);
+    genc_dense_backward(dt33, NULL, NULL, dt35, t35, NULL, params + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, scratch15, 8, 64, 128, 128, GENC_ACT_RELU, 0.0f, 0, 0);
 
     /* models/mlp_gan.lua:16  backward of discriminator.dense1 + relu */
-    genc_dense_backward(dt29, NULL, NULL, dt33, t33, NULL, params + MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, 64, 784, 128, GENC_ACT_RELU, 0.0f, 0, 0);
+    genc_dense_backward(dt29, NULL, NULL, dt33, t33, NULL, params + MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, scratch16, 8, 64, 784, 128, GENC_ACT_RELU, 0.0f, 0, 0);
 
     /* models/mlp_gan.lua:9  backward of generator.dense3 + sigmoid */
-    genc_dense_backward(dt27, grads + MLP_GAN_GENERATOR_DENSE3_WEIGHT, grads + MLP_GAN_GENERATOR_DENSE3_BIAS, dt29, t29, t27, params + MLP_GAN_GENERATOR_DENSE3_WEIGHT, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f, 0, 0);
+    genc_dense_backward(dt27, grads + MLP_GAN_GENERATOR_DENSE3_WEIGHT, grads + MLP_GAN_GENERATOR_DENSE3_BIAS, dt29, t29, t27, params + MLP_GAN_GENERATOR_DENSE3_WEIGHT, scratch17, 8, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f, 0, 0);
 
     /* models/mlp_gan.lua:8  backward of generator.dense2 + relu */
-    genc_dense_backward(dt25, grads + MLP_GAN_GENERATOR_DENSE2_WEIGHT, grads + MLP_GAN_GENERATOR_DENSE2_BIAS, dt27, t27, t25, params + MLP_GAN_GENERATOR_DENSE2_WEIGHT, 64, 128, 128, GENC_ACT_RELU, 0.0f, 0, 0);
+    genc_dense_backward(dt25, grads + MLP_GAN_GENERATOR_DENSE2_WEIGHT, grads + MLP_GAN_GENERATOR_DENSE2_BIAS, dt27, t27, t25, params + MLP_GAN_GENERATOR_DENSE2_WEIGHT, scratch18, 8, 64, 128, 128, GENC_ACT_RELU, 0.0f, 0, 0);
 
     /* models/mlp_gan.lua:7  backward of generator.dense1 + relu */
-    genc_dense_backward(NULL, grads + MLP_GAN_GENERATOR_DENSE1_WEIGHT, grads + MLP_GAN_GENERATOR_DENSE1_BIAS, dt25, t25, z, params + MLP_GAN_GENERATOR_DENSE1_WEIGHT, 64, 100, 128, GENC_ACT_RELU, 0.0f, 0, 0);
+    genc_dense_backward(NULL, grads + MLP_GAN_GENERATOR_DENSE1_WEIGHT, grads + MLP_GAN_GENERATOR_DENSE1_BIAS, dt25, t25, z, params + MLP_GAN_GENERATOR_DENSE1_WEIGHT, NULL, 8, 64, 100, 128, GENC_ACT_RELU, 0.0f, 0, 0);
 }
 
 /* generator_forward: inference forward pass. Arena: 16384 floats with reuse (16384 without). */
@@ -270,7 +276,7 @@ const GencModel mlp_gan_model = {
     .image_channels = 1, .image_height = 28, .image_width = 28,
     .image_lo = 0.0f, .image_hi = 1.0f,
     .n_params = 247697,
-    .arena_size = 133120,
+    .arena_size = 484352,
     .n_param_tensors = 12,
     .params = params,
     .n_state = 0,

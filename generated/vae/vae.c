@@ -6,40 +6,44 @@
 #include <string.h>
 
 /* Step "elbo" (models/vae.lua:31): forward and backward of its loss; writes the gradients of encoder decoder, which adam updates.
-   Arena: 130048 floats with reuse (148640 without). */
+   Arena: 187392 floats with reuse (231328 without). */
 void vae_step_elbo(const float *params, float *state, float *grads, float *arena, const float *const *inputs, float *loss)
 {
     (void)state;
     const float *images = inputs[0]; /* [64,1,28,28] */
     const float *eps = inputs[1]; /* [64,20] */
-    float *t3 = arena + 100352; /* [64,128] encoder.dense1 + relu */
-    float *t5 = arena + 50176; /* [64,20] encoder.logvar.dense1 */
-    float *t6 = arena + 51456; /* [64,20] encoder.mean.dense1 */
-    float *t7 = arena + 0; /* [64,20] affine */
-    float *t8 = arena + 124928; /* [64,20] exp */
-    float *t10 = arena + 0; /* [64,20] mul */
-    float *t11 = arena + 126208; /* [64,20] add */
-    float *t12 = arena + 108544; /* [64,128] decoder.dense1 + relu */
-    float *t14 = arena + 0; /* [64,784] decoder.dense2 + sigmoid */
-    float *t17 = arena + 52736; /* [] bce */
-    float *t18 = arena + 52752; /* [] affine */
-    float *t19 = arena + 52736; /* [] kl_normal */
-    float *t20 = arena + 52768; /* [] affine */
-    float *t21 = arena + 52736; /* [] add */
+    float *t3 = arena + 157696; /* [64,128] encoder.dense1 + relu */
+    float *t5 = arena + 0; /* [64,20] encoder.logvar.dense1 */
+    float *t6 = arena + 1280; /* [64,20] encoder.mean.dense1 */
+    float *t7 = arena + 2560; /* [64,20] affine */
+    float *t8 = arena + 182272; /* [64,20] exp */
+    float *t10 = arena + 2560; /* [64,20] mul */
+    float *t11 = arena + 183552; /* [64,20] add */
+    float *t12 = arena + 165888; /* [64,128] decoder.dense1 + relu */
+    float *t14 = arena + 57344; /* [64,784] decoder.dense2 + sigmoid */
+    float *t17 = arena + 2560; /* [] bce */
+    float *t18 = arena + 2576; /* [] affine */
+    float *t19 = arena + 2560; /* [] kl_normal */
+    float *t20 = arena + 2592; /* [] affine */
+    float *t21 = arena + 2560; /* [] add */
     float *dt3 = arena + 0; /* [64,128] gradient of encoder.dense1 + relu */
-    float *dt5 = arena + 127488; /* [64,20] gradient of encoder.logvar.dense1 */
-    float *dt6 = arena + 128768; /* [64,20] gradient of encoder.mean.dense1 */
-    float *dt7 = arena + 1280; /* [64,20] gradient of affine */
-    float *dt8 = arena + 0; /* [64,20] gradient of exp */
-    float *dt10 = arena + 1280; /* [64,20] gradient of mul */
-    float *dt11 = arena + 0; /* [64,20] gradient of add */
-    float *dt12 = arena + 116736; /* [64,128] gradient of decoder.dense1 + relu */
-    float *dt14 = arena + 50176; /* [64,784] gradient of decoder.dense2 + sigmoid */
-    float *dt17 = arena + 116736; /* [] gradient of bce */
-    float *dt18 = arena + 52752; /* [] gradient of affine */
-    float *dt19 = arena + 52736; /* [] gradient of kl_normal */
-    float *dt20 = arena + 52768; /* [] gradient of affine */
-    float *dt21 = arena + 52736; /* [] gradient of add */
+    float *dt5 = arena + 184832; /* [64,20] gradient of encoder.logvar.dense1 */
+    float *dt6 = arena + 186112; /* [64,20] gradient of encoder.mean.dense1 */
+    float *dt7 = arena + 0; /* [64,20] gradient of affine */
+    float *dt8 = arena + 1280; /* [64,20] gradient of exp */
+    float *dt10 = arena + 0; /* [64,20] gradient of mul */
+    float *dt11 = arena + 8960; /* [64,20] gradient of add */
+    float *dt12 = arena + 174080; /* [64,128] gradient of decoder.dense1 + relu */
+    float *dt14 = arena + 107520; /* [64,784] gradient of decoder.dense2 + sigmoid */
+    float *dt17 = arena + 0; /* [] gradient of bce */
+    float *dt18 = arena + 2576; /* [] gradient of affine */
+    float *dt19 = arena + 2560; /* [] gradient of kl_normal */
+    float *dt20 = arena + 2592; /* [] gradient of affine */
+    float *dt21 = arena + 2560; /* [] gradient of add */
+    float *scratch30 = arena + 0; /* [57344] im2col of decoder.dense2 + sigmoid */
+    float *scratch31 = arena + 0; /* [8960] im2col of decoder.dense1 + relu */
+    float *scratch32 = arena + 8192; /* [8192] im2col of encoder.mean.dense1 */
+    float *scratch33 = arena + 8192; /* [8192] im2col of encoder.logvar.dense1 */
 
     /* models/vae.lua:9  encoder.dense1 + relu  -> [64,128] */
     genc_dense_forward(t3, images, params + VAE_ENCODER_DENSE1_WEIGHT, params + VAE_ENCODER_DENSE1_BIAS, 64, 784, 128, GENC_ACT_RELU, 0.0f);
@@ -103,10 +107,10 @@ void vae_step_elbo(const float *params, float *state, float *grads, float *arena
     genc_bce_backward(dt14, NULL, dt17, t14, images, 0.0f, 50176, 0, 0);
 
     /* models/vae.lua:16  backward of decoder.dense2 + sigmoid */
-    genc_dense_backward(dt12, grads + VAE_DECODER_DENSE2_WEIGHT, grads + VAE_DECODER_DENSE2_BIAS, dt14, t14, t12, params + VAE_DECODER_DENSE2_WEIGHT, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f, 0, 0);
+    genc_dense_backward(dt12, grads + VAE_DECODER_DENSE2_WEIGHT, grads + VAE_DECODER_DENSE2_BIAS, dt14, t14, t12, params + VAE_DECODER_DENSE2_WEIGHT, scratch30, 8, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f, 0, 0);
 
     /* models/vae.lua:15  backward of decoder.dense1 + relu */
-    genc_dense_backward(dt11, grads + VAE_DECODER_DENSE1_WEIGHT, grads + VAE_DECODER_DENSE1_BIAS, dt12, t12, t11, params + VAE_DECODER_DENSE1_WEIGHT, 64, 20, 128, GENC_ACT_RELU, 0.0f, 0, 0);
+    genc_dense_backward(dt11, grads + VAE_DECODER_DENSE1_WEIGHT, grads + VAE_DECODER_DENSE1_BIAS, dt12, t12, t11, params + VAE_DECODER_DENSE1_WEIGHT, scratch31, 8, 64, 20, 128, GENC_ACT_RELU, 0.0f, 0, 0);
 
     /* models/vae.lua:22  backward of add */
     genc_add_backward(dt6, dt10, dt11, 1280, 1, 0);
@@ -121,13 +125,13 @@ void vae_step_elbo(const float *params, float *state, float *grads, float *arena
     genc_affine_backward(dt5, dt7, 1280, 0.5f, 1);
 
     /* models/vae.lua:10  backward of encoder.mean.dense1 */
-    genc_dense_backward(dt3, grads + VAE_ENCODER_MEAN_DENSE1_WEIGHT, grads + VAE_ENCODER_MEAN_DENSE1_BIAS, dt6, NULL, t3, params + VAE_ENCODER_MEAN_DENSE1_WEIGHT, 64, 128, 20, GENC_ACT_IDENTITY, 0.0f, 0, 0);
+    genc_dense_backward(dt3, grads + VAE_ENCODER_MEAN_DENSE1_WEIGHT, grads + VAE_ENCODER_MEAN_DENSE1_BIAS, dt6, NULL, t3, params + VAE_ENCODER_MEAN_DENSE1_WEIGHT, scratch32, 8, 64, 128, 20, GENC_ACT_IDENTITY, 0.0f, 0, 0);
 
     /* models/vae.lua:10  backward of encoder.logvar.dense1 */
-    genc_dense_backward(dt3, grads + VAE_ENCODER_LOGVAR_DENSE1_WEIGHT, grads + VAE_ENCODER_LOGVAR_DENSE1_BIAS, dt5, NULL, t3, params + VAE_ENCODER_LOGVAR_DENSE1_WEIGHT, 64, 128, 20, GENC_ACT_IDENTITY, 0.0f, 1, 0);
+    genc_dense_backward(dt3, grads + VAE_ENCODER_LOGVAR_DENSE1_WEIGHT, grads + VAE_ENCODER_LOGVAR_DENSE1_BIAS, dt5, NULL, t3, params + VAE_ENCODER_LOGVAR_DENSE1_WEIGHT, scratch33, 8, 64, 128, 20, GENC_ACT_IDENTITY, 0.0f, 1, 0);
 
     /* models/vae.lua:9  backward of encoder.dense1 + relu */
-    genc_dense_backward(NULL, grads + VAE_ENCODER_DENSE1_WEIGHT, grads + VAE_ENCODER_DENSE1_BIAS, dt3, t3, images, params + VAE_ENCODER_DENSE1_WEIGHT, 64, 784, 128, GENC_ACT_RELU, 0.0f, 0, 0);
+    genc_dense_backward(NULL, grads + VAE_ENCODER_DENSE1_WEIGHT, grads + VAE_ENCODER_DENSE1_BIAS, dt3, t3, images, params + VAE_ENCODER_DENSE1_WEIGHT, NULL, 8, 64, 784, 128, GENC_ACT_RELU, 0.0f, 0, 0);
 }
 
 /* encoder_forward: inference forward pass. Arena: 8192 floats with reuse (8192 without). */
@@ -247,7 +251,7 @@ const GencModel vae_model = {
     .image_channels = 1, .image_height = 28, .image_width = 28,
     .image_lo = 0.0f, .image_hi = 1.0f,
     .n_params = 209464,
-    .arena_size = 130048,
+    .arena_size = 187392,
     .n_param_tensors = 10,
     .params = params,
     .n_state = 0,
