@@ -767,9 +767,9 @@ static inline void genc_column_sums(genc_real *sums, const genc_real *rows, int 
     }
 }
 
-/* Threads that share a dense layer's backward pass: one per band of its
- * output features, up to `threads` (what its scratch has room for). */
-static inline int genc_dense_team(int threads, int B, int C, int OC)
+/* Bands a dense layer's backward pass is shared in: one per thread, up to
+ * `threads` (what its scratch has room for), of at least NR output features. */
+static inline int genc_dense_bands(int threads, int B, int C, int OC)
 {
     int team = genc_gemm_threads(1, 0, OC, C, B), bands = (OC + GENC_GEMM_NR - 1) / GENC_GEMM_NR;
     team = team < threads ? team : threads;
@@ -784,23 +784,23 @@ static inline size_t genc_dense_scratch(int threads, int B, int C, int OC)
     return (size_t)((threads < bands ? threads : bands) - 1) * B * C;
 }
 
-/* Thread t of `team` in a dense layer's backward pass takes band t of the
- * output features (genc_band, as the forward pass and the optimizer do), so
- * that the weight rows it reads, their gradient and their update stay in its
- * core's cache. Split by input features instead, each thread read the other
+/* Thread t of the `region` threads in a dense layer's backward pass takes
+ * band t of `bands` of the output features (genc_band, as the forward pass
+ * and the optimizer do), so that the weight rows it reads, their gradient and
+ * their update stay in its core's cache. Split by input features instead, each thread read the other
  * half of every weight, whose lines then crossed between the cores at each
  * update: on a VM whose two vCPUs were far apart, the VAE's Adam update took
  * 250 us instead of 80, its iteration 1130 instead of 925.
  * The band's share of the input gradient goes into dinp for band 0 and into
  * a partial in the scratch for the others; after a barrier, each thread adds
  * the partials into a band of dinp's columns. */
-static inline void genc_dense_backward_band(int t, int team, genc_real *dinp, genc_real *dweight, genc_real *dbias,
-                                            genc_real *dout, const genc_real *out, const genc_real *inp,
-                                            const genc_real *weight, genc_real *scratch, int B, int C, int OC,
-                                            int act, genc_real alpha, int acc_inp, int acc_param)
+static inline void genc_dense_backward_band(int t, int region, int bands, genc_real *dinp, genc_real *dweight,
+                                            genc_real *dbias, genc_real *dout, const genc_real *out,
+                                            const genc_real *inp, const genc_real *weight, genc_real *scratch, int B,
+                                            int C, int OC, int act, genc_real alpha, int acc_inp, int acc_param)
 {
-    int lo, n;
-    genc_band(t, team, OC, &lo, &n);
+    int lo = 0, n = 0;
+    if (t < bands) genc_band(t, bands, OC, &lo, &n);
     if (n > 0) {
         for (int b = 0; b < B; b++)
             genc_activation_slope_inplace(dout + (size_t)b * OC + lo, out ? out + (size_t)b * OC + lo : NULL,
@@ -817,10 +817,10 @@ static inline void genc_dense_backward_band(int t, int team, genc_real *dinp, ge
     if (!dinp) return;
     GENC_OMP(barrier)
     int c0, cn;
-    genc_band(t, team, C, &c0, &cn);
-    for (int u = 1; u < team; u++) {
+    genc_band(t, region, C, &c0, &cn);
+    for (int u = 1; u < bands; u++) {
         int ulo, un;
-        genc_band(u, team, OC, &ulo, &un);
+        genc_band(u, bands, OC, &ulo, &un);
         if (un == 0) break;
         const genc_real *part = scratch + (size_t)(u - 1) * B * C;
         for (int b = 0; b < B; b++) { /* dinp += part, as an identity run with part for its bias */
@@ -838,11 +838,15 @@ static inline void genc_dense_backward(genc_real *dinp, genc_real *dweight, genc
                                        genc_real *scratch, int threads, int B, int C, int OC, int act,
                                        genc_real alpha, int acc_inp, int acc_param)
 {
-    int team = genc_dense_team(threads, B, C, OC);
-    if (team > 1) {
-        GENC_OMP(parallel num_threads(team))
-        genc_dense_backward_band(genc_thread_num(), genc_team(), dinp, dweight, dbias, dout, out, inp, weight,
-                                 scratch, B, C, OC, act, alpha, acc_inp, acc_param);
+    int bands = genc_dense_bands(threads, B, C, OC);
+    if (bands > 1) {
+        /* the default team, as in every other region: libgomp keeps a team
+         * for reuse at the size of the last one, and allocates a new one for
+         * another size; threads past the bands only add partials */
+        GENC_OMP(parallel)
+        genc_dense_backward_band(genc_thread_num(), genc_team(), genc_team() < bands ? genc_team() : bands, dinp,
+                                 dweight, dbias, dout, out, inp, weight, scratch, B, C, OC, act, alpha, acc_inp,
+                                 acc_param);
         return;
     }
     genc_activation_slope_inplace(dout, out, (size_t)B * OC, act, alpha);

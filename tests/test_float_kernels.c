@@ -589,7 +589,7 @@ START_TEST(dense_backward_matches_double_on_any_thread_count)
         float *scratch = malloc(sizeof(float) * (scratch_size ? scratch_size : 1));
         for (int threads = 1; threads <= 2; threads++) {
             omp_set_num_threads(threads);
-            ck_assert_int_eq(genc_dense_team(8, B, C, OC), threads);
+            ck_assert_int_eq(genc_dense_bands(8, B, C, OC), threads);
             for (size_t i = 0; i < scratch_size; i++) scratch[i] = NAN;
             float *dy = malloc(sizeof(float) * n_out);
             memcpy(dy, dout, sizeof(float) * n_out);
