@@ -767,30 +767,37 @@ static inline void genc_column_sums(genc_real *sums, const genc_real *rows, int 
     }
 }
 
-/* Bands a dense layer's backward pass is shared in: one per thread, up to
- * `threads` (what its scratch has room for), of at least NR output features. */
+/* The most bands a dense layer's backward pass is shared in: one per thread,
+ * up to `threads` (what its scratch has room for), each of at least NR output
+ * features */
+static inline int genc_dense_most_bands(int threads, int OC)
+{
+    int bands = (OC + GENC_GEMM_NR - 1) / GENC_GEMM_NR;
+    return threads < bands ? threads : bands;
+}
+
+/* The bands it is shared in here: no more than threads run the product */
 static inline int genc_dense_bands(int threads, int B, int C, int OC)
 {
-    int team = genc_gemm_threads(1, 0, OC, C, B), bands = (OC + GENC_GEMM_NR - 1) / GENC_GEMM_NR;
-    team = team < threads ? team : threads;
-    return team < bands ? team : bands;
+    int team = genc_gemm_threads(1, 0, OC, C, B), most = genc_dense_most_bands(threads, OC);
+    return team < most ? team : most;
 }
 
 /* Floats of scratch genc_dense_backward needs: an input-gradient partial of
  * B×C for each band after the first (grad.c's scratch_size says the same) */
 static inline size_t genc_dense_scratch(int threads, int B, int C, int OC)
 {
-    int bands = (OC + GENC_GEMM_NR - 1) / GENC_GEMM_NR;
-    return (size_t)((threads < bands ? threads : bands) - 1) * B * C;
+    return (size_t)(genc_dense_most_bands(threads, OC) - 1) * B * C;
 }
 
 /* Thread t of the `region` threads in a dense layer's backward pass takes
  * band t of `bands` of the output features (genc_band, as the forward pass
  * and the optimizer do), so that the weight rows it reads, their gradient and
- * their update stay in its core's cache. Split by input features instead, each thread read the other
- * half of every weight, whose lines then crossed between the cores at each
- * update: on a VM whose two vCPUs were far apart, the VAE's Adam update took
- * 250 us instead of 80, its iteration 1130 instead of 925.
+ * their update stay in its core's cache. Split by input features instead,
+ * each thread read the other half of every weight, whose lines then crossed
+ * between the cores at each update: on a VM whose two vCPUs were far apart,
+ * the VAE's Adam update took 250 us instead of 80, its iteration 1130 instead
+ * of 925.
  * The band's share of the input gradient goes into dinp for band 0 and into
  * a partial in the scratch for the others; after a barrier, each thread adds
  * the partials into a band of dinp's columns. */
