@@ -800,18 +800,27 @@ static inline size_t genc_dense_scratch(int threads, int B, int C, int OC)
  * of 925.
  * The band's share of the input gradient goes into dinp for band 0 and into
  * a partial in the scratch for the others; after a barrier, each thread adds
- * the partials into a band of dinp's columns. */
+ * the partials into its flat range of dinp.
+ * The elementwise passes (the slope before the products, the partials' sum
+ * after) take flat ranges, not column bands: every row of a band has two
+ * edges where the other core's lines begin, and a pass over a 64x784 band
+ * took 8 us where one over a flat half took 1.6. On the slow VM level, the
+ * flat passes cut an iteration by 7 % (VAE, autoencoder) and 6 % (MLP GAN).
+ * Each element's sum is the same either way, so are its bits. */
 static inline void genc_dense_backward_band(int t, int region, int bands, genc_real *dinp, genc_real *dweight,
                                             genc_real *dbias, genc_real *dout, const genc_real *out,
                                             const genc_real *inp, const genc_real *weight, genc_real *scratch, int B,
                                             int C, int OC, int act, genc_real alpha, int acc_inp, int acc_param)
 {
+    if (act != GENC_ACT_IDENTITY) {
+        int flat_lo, flat_n;
+        genc_band(t, region, B * OC, &flat_lo, &flat_n);
+        genc_activation_slope_inplace(dout + flat_lo, out + flat_lo, (size_t)flat_n, act, alpha);
+        GENC_OMP(barrier)
+    }
     int lo = 0, n = 0;
     if (t < bands) genc_band(t, bands, OC, &lo, &n);
     if (n > 0) {
-        for (int b = 0; b < B; b++)
-            genc_activation_slope_inplace(dout + (size_t)b * OC + lo, out ? out + (size_t)b * OC + lo : NULL,
-                                          (size_t)n, act, alpha);
         if (dweight)
             genc_gemm_serial(genc_gemm_is_small(1, 0, OC, C, B), 1, 0, n, C, B, dout + lo, OC, inp, C, acc_param,
                              dweight + (size_t)lo * C, C);
@@ -823,17 +832,15 @@ static inline void genc_dense_backward_band(int t, int region, int bands, genc_r
     }
     if (!dinp) return;
     GENC_OMP(barrier)
-    int c0, cn;
-    genc_band(t, region, C, &c0, &cn);
+    int flat_lo, flat_n;
+    genc_band(t, region, B * C, &flat_lo, &flat_n);
     for (int u = 1; u < bands; u++) {
         int ulo, un;
         genc_band(u, bands, OC, &ulo, &un);
         if (un == 0) break;
+        /* dinp += part, as an identity run with part for its bias */
         const genc_real *part = scratch + (size_t)(u - 1) * B * C;
-        for (int b = 0; b < B; b++) { /* dinp += part, as an identity run with part for its bias */
-            genc_real *row = dinp + (size_t)b * C + c0;
-            genc_activate_run(row, row, part + (size_t)b * C + c0, 0, cn, GENC_ACT_IDENTITY, 0);
-        }
+        genc_activate_run(dinp + flat_lo, dinp + flat_lo, part + flat_lo, 0, flat_n, GENC_ACT_IDENTITY, 0);
     }
 }
 
