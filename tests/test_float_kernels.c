@@ -3,8 +3,8 @@
  * sigmoid, tanh and the log behind BCE, the loss sums' lanes, the batch-1 dense
  * product (eight rows reduced together by vector shuffles) and the small
  * product's tiles, which read A and B in place, col2im, batchnorm and the
- * dense backward pass on threads, and the float Box-Muller of genc_rng.h, each against a
- * double-precision reference;
+ * dense backward pass on threads, and the float Box-Muller of genc_rng.h,
+ * each against a double-precision reference;
  * the BCE loss, whose logs skip their special cases where they cannot
  * arise, against long double; the activations over runs of values against
  * each value alone; and Adam's division against the plain one, bit for bit. */
