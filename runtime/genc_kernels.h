@@ -717,13 +717,15 @@ static inline void genc_activation_slope_inplace(genc_real *dout, const genc_rea
 
 /* ---- dense: out = act(inp · weightᵀ + bias) ---------------------------- */
 
-/* rows [r0, r1) × columns [c0, c1) of out (row stride OC) = act(out + bias) */
-static inline void genc_bias_activate(genc_real *out, const genc_real *bias, int OC, int r0, int r1, int c0, int c1,
-                                      int act, genc_real alpha)
+/* out[i] = act(out[i] + bias[i mod OC]) for i in [lo, lo + n) of out
+ * (rows of OC): the flat range cut into its rows' pieces */
+static inline void genc_bias_activate(genc_real *out, const genc_real *bias, int OC, size_t lo, size_t n, int act,
+                                      genc_real alpha)
 {
-    for (int b = r0; b < r1; b++) {
-        genc_real *row = out + (size_t)b * OC + c0;
-        genc_activate_run(row, row, bias ? bias + c0 : NULL, 0, c1 - c0, act, alpha);
+    for (size_t i = lo, end = lo + n; i < end;) {
+        int c = (int)(i % (size_t)OC), len = end - i < (size_t)(OC - c) ? (int)(end - i) : OC - c;
+        genc_activate_run(out + i, out + i, bias ? bias + c : NULL, 0, len, act, alpha);
+        i += (size_t)len;
     }
 }
 
@@ -731,21 +733,24 @@ static inline void genc_dense_forward(genc_real *out, const genc_real *inp, cons
                                const genc_real *bias, int B, int C, int OC, int act, genc_real alpha)
 {
     /* out (B,OC), inp (B,C), weight (OC,C), bias (OC). Threaded, each thread
-     * applies bias and activation to its band while the band is in its cache
-     * (serially, a sigmoid over 64x784 took 20 us, a fifth of the layer). */
+     * writes its band of the product, then, after a barrier, applies bias and
+     * activation to its flat range of out, the range that the next
+     * elementwise pass (a loss, the backward pass's slope) takes: a pass over
+     * a column band meets the other core's lines at every row. */
     int threads = genc_gemm_threads(0, 1, B, OC, C);
     if (threads > 1) {
-        GENC_OMP(parallel for schedule(static))
-        for (int t = 0; t < threads; t++) {
-            int by_columns, lo, n;
-            genc_gemm_band(t, threads, 0, 1, B, OC, C, inp, C, weight, C, 0, out, OC, &by_columns, &lo, &n);
-            if (by_columns) genc_bias_activate(out, bias, OC, 0, B, lo, lo + n, act, alpha);
-            else genc_bias_activate(out, bias, OC, lo, lo + n, 0, OC, act, alpha);
+        GENC_OMP(parallel)
+        {
+            int t = genc_thread_num(), team = genc_team(), by_columns, lo, n;
+            genc_gemm_band(t, team, 0, 1, B, OC, C, inp, C, weight, C, 0, out, OC, &by_columns, &lo, &n);
+            GENC_OMP(barrier)
+            genc_band(t, team, B * OC, &lo, &n);
+            genc_bias_activate(out, bias, OC, (size_t)lo, (size_t)n, act, alpha);
         }
         return;
     }
     genc_gemm(0, 1, B, OC, C, inp, C, weight, C, 0, out, OC);
-    genc_bias_activate(out, bias, OC, 0, B, 0, OC, act, alpha);
+    genc_bias_activate(out, bias, OC, 0, (size_t)B * OC, act, alpha);
 }
 
 /* sums[o] = [sums[o] +] Σ over b < B, in order, of rows[b·ld + o], for o < n:

@@ -558,6 +558,61 @@ END_TEST
 
 static float uniform_in(float lo, float hi) { return lo + (hi - lo) * (float)rand() / RAND_MAX; }
 
+static double activate_in_double(int act, double x, double alpha)
+{
+    switch (act) {
+    case GENC_ACT_RELU: return x > 0 ? x : 0;
+    case GENC_ACT_LEAKY_RELU: return x > 0 ? x : alpha * x;
+    case GENC_ACT_SIGMOID: return 1 / (1 + exp(-x));
+    case GENC_ACT_TANH: return tanh(x);
+    default: return x;
+    }
+}
+
+/* genc_dense_forward, threaded, writes column bands of the product, then
+ * applies bias and activation over flat ranges that on 3 threads begin
+ * inside a row: on 1 to 3 threads it matches the layer computed in double.
+ * (Not bit for bit across thread counts: BLAS may sum a narrow band's
+ * columns in another order.) out starts as NaN, so an element never
+ * written shows. */
+START_TEST(dense_forward_matches_double_on_any_thread_count)
+{
+    static const int shapes[][4] = {/* B, C, OC, act */
+                                    {64, 128, 784, GENC_ACT_SIGMOID},
+                                    {64, 784, 128, GENC_ACT_RELU},
+                                    {64, 256, 100, GENC_ACT_LEAKY_RELU},
+                                    {64, 100, 256, GENC_ACT_TANH}};
+    srand(6);
+    for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
+        int B = shapes[k][0], C = shapes[k][1], OC = shapes[k][2], act = shapes[k][3];
+        size_t n_in = (size_t)B * C, n_out = (size_t)B * OC, n_w = (size_t)OC * C;
+        float *inp = malloc(sizeof(float) * n_in), *w = malloc(sizeof(float) * n_w), *bias = malloc(sizeof(float) * OC);
+        float *got[3];
+        for (size_t i = 0; i < n_in; i++) inp[i] = uniform_in(-1, 1);
+        for (size_t i = 0; i < n_w; i++) w[i] = uniform_in(-0.1f, 0.1f);
+        for (int o = 0; o < OC; o++) bias[o] = uniform_in(-0.5f, 0.5f);
+        for (int threads = 1; threads <= 3; threads++) {
+            omp_set_num_threads(threads);
+            ck_assert_int_eq(genc_gemm_threads(0, 1, B, OC, C), threads);
+            got[threads - 1] = malloc(sizeof(float) * n_out);
+            for (size_t i = 0; i < n_out; i++) got[threads - 1][i] = NAN;
+            genc_dense_forward(got[threads - 1], inp, w, bias, B, C, OC, act, 0.2f);
+        }
+        for (int b = 0; b < B; b++)
+            for (int o = 0; o < OC; o++) {
+                double pre = bias[o];
+                for (int c = 0; c < C; c++) pre += (double)inp[(size_t)b * C + c] * w[(size_t)o * C + c];
+                double want = activate_in_double(act, pre, 0.2f);
+                for (int t = 0; t < 3; t++)
+                    ck_assert_msg(fabs(got[t][(size_t)b * OC + o] - want) <= 1e-5 * (1 + fabs(want)),
+                                  "%d->%d, %d threads: out[%d][%d]", C, OC, t + 1, b, o);
+            }
+        for (int t = 0; t < 3; t++) free(got[t]);
+        free(inp), free(w), free(bias);
+    }
+}
+END_TEST
+
 /* genc_dense_backward shares a layer in bands of its output features: the
  * weight and bias gradients have the same bits on one thread as on two, and
  * with the input gradient (its partials summed apart on two threads) match
@@ -725,6 +780,7 @@ int main(void)
     tcase_add_test(tc, small_product_matches_double);
     tcase_add_test(tc, col2im_matches_double_on_any_thread_count);
     tcase_add_test(tc, batchnorm_matches_double_on_any_thread_count);
+    tcase_add_test(tc, dense_forward_matches_double_on_any_thread_count);
     tcase_add_test(tc, dense_backward_matches_double_on_any_thread_count);
     tcase_add_test(tc, activation_runs_match_each_element);
     tcase_add_test(tc, normal_pair_matches_double_box_muller);
