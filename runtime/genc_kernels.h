@@ -607,23 +607,22 @@ static inline void genc_band(int t, int threads, int extent, int *lo, int *n)
 }
 
 /* Band t of `threads` of a product that threads share: a band of C's
- * columns, or of its rows if C is taller than wide, in whole vector widths.
- * Sets *by_columns, *lo and *n to the band, so that an epilogue can run on
- * the part of C that this thread has just written; *n = 0 for no band. */
+ * columns, or of its rows if C is taller than wide, in whole vector widths;
+ * none if the product has fewer bands than threads */
 static inline void genc_gemm_band(int t, int threads, int trans_a, int trans_b, int M, int N, int K,
                                   const genc_real *A, int lda, const genc_real *B, int ldb, int acc, genc_real *C,
-                                  int ldc, int *by_columns, int *lo, int *n)
+                                  int ldc)
 {
-    *by_columns = N >= M;
-    genc_band(t, threads, *by_columns ? N : M, lo, n);
-    if (*n == 0) return;
+    int by_columns = N >= M, lo, n;
+    genc_band(t, threads, by_columns ? N : M, &lo, &n);
+    if (n == 0) return;
     int small = genc_gemm_is_small(trans_a, trans_b, M, N, K);
-    if (*by_columns)
-        genc_gemm_serial(small, trans_a, trans_b, M, *n, K, A, lda, trans_b ? B + (size_t)*lo * ldb : B + *lo, ldb, acc,
-                         C + *lo, ldc);
+    if (by_columns)
+        genc_gemm_serial(small, trans_a, trans_b, M, n, K, A, lda, trans_b ? B + (size_t)lo * ldb : B + lo, ldb, acc,
+                         C + lo, ldc);
     else
-        genc_gemm_serial(small, trans_a, trans_b, *n, N, K, trans_a ? A + *lo : A + (size_t)*lo * lda, lda, B, ldb, acc,
-                         C + (size_t)*lo * ldc, ldc);
+        genc_gemm_serial(small, trans_a, trans_b, n, N, K, trans_a ? A + lo : A + (size_t)lo * lda, lda, B, ldb, acc,
+                         C + (size_t)lo * ldc, ldc);
 }
 
 static inline void genc_gemm(int trans_a, int trans_b, int M, int N, int K, const genc_real *A, int lda,
@@ -632,10 +631,8 @@ static inline void genc_gemm(int trans_a, int trans_b, int M, int N, int K, cons
     int threads = genc_gemm_threads(trans_a, trans_b, M, N, K);
     if (threads > 1) {
         GENC_OMP(parallel for schedule(static))
-        for (int t = 0; t < threads; t++) {
-            int by_columns, lo, n;
-            genc_gemm_band(t, threads, trans_a, trans_b, M, N, K, A, lda, B, ldb, acc, C, ldc, &by_columns, &lo, &n);
-        }
+        for (int t = 0; t < threads; t++)
+            genc_gemm_band(t, threads, trans_a, trans_b, M, N, K, A, lda, B, ldb, acc, C, ldc);
         return;
     }
     genc_gemm_serial(genc_gemm_is_small(trans_a, trans_b, M, N, K), trans_a, trans_b, M, N, K, A, lda, B, ldb, acc,
@@ -741,8 +738,8 @@ static inline void genc_dense_forward(genc_real *out, const genc_real *inp, cons
     if (threads > 1) {
         GENC_OMP(parallel)
         {
-            int t = genc_thread_num(), team = genc_team(), by_columns, lo, n;
-            genc_gemm_band(t, team, 0, 1, B, OC, C, inp, C, weight, C, 0, out, OC, &by_columns, &lo, &n);
+            int t = genc_thread_num(), team = genc_team(), lo, n;
+            genc_gemm_band(t, team, 0, 1, B, OC, C, inp, C, weight, C, 0, out, OC);
             GENC_OMP(barrier)
             genc_band(t, team, B * OC, &lo, &n);
             genc_bias_activate(out, bias, OC, (size_t)lo, (size_t)n, act, alpha);
