@@ -164,17 +164,20 @@ static size_t direct_planes(const Node *n)
 /* Convolutions unfold a sample's windows into a col buffer (im2col) of
  * channels·K·K rows by one column per window position, or, direct, copy it
  * into padded planes; one buffer per thread. Backward, threads after the
- * first sum their weight gradients apart. A dense layer's backward pass,
- * shared in bands of its output features, sums each band's share of the input
- * gradient apart after the first. Scratch lives for one instruction;
- * genc_conv_scratch and genc_dense_scratch in runtime/genc_kernels.h give the
- * same sizes. */
+ * first sum their weight gradients apart. A wide dense layer's forward pass
+ * computes each thread's band of output features apart, B rows of it. Its
+ * backward pass, shared in bands of its output features, sums each band's
+ * share of the input gradient apart after the first. Scratch lives for one
+ * instruction; genc_conv_scratch, genc_dense_forward_scratch and
+ * genc_dense_scratch in runtime/genc_kernels.h give the same sizes. */
 static size_t scratch_size(const Model *m, const Function *f, const Instruction *ins)
 {
     const Node *n = ins->node;
     const Dims *in = &n->in[0]->dims, *out = &n->dims;
     if (n->op == OP_DENSE) {
-        if (ins->kind != INS_BACKWARD || !f->needs_grad[n->in[0]->id]) return 0;
+        if (ins->kind == INS_FORWARD) /* the column bands of a wide layer */
+            return m->threads > 1 && out->dim[0] >= m->batch ? (size_t)m->batch * out->dim[0] : 0;
+        if (!f->needs_grad[n->in[0]->id]) return 0;
         int bands = (out->dim[0] + 15) / 16; /* bands of whole vector widths, GENC_GEMM_NR */
         return (size_t)((m->threads < bands ? m->threads : bands) - 1) * m->batch * in->dim[0];
     }

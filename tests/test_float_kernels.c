@@ -569,34 +569,46 @@ static double activate_in_double(int act, double x, double alpha)
     }
 }
 
-/* genc_dense_forward, threaded, writes column bands of the product, then
- * applies bias and activation over flat ranges that on 3 threads begin
- * inside a row: on 1 to 3 threads it matches the layer computed in double.
+/* genc_dense_forward, threaded, either writes column bands of the product
+ * into out, then applies bias and activation over flat ranges that on 3
+ * threads begin inside a row, or, given scratch and a wide layer, computes
+ * each band in the scratch and streams it into out. On 1 to 3 threads both
+ * match the layer computed in double, and give the same bits as each other.
  * (Not bit for bit across thread counts: BLAS may sum a narrow band's
- * columns in another order.) out starts as NaN, so an element never
- * written shows. */
+ * columns in another order.) out and the scratch start as NaN, so an
+ * element never written shows; out is line-aligned, as the arena is, so
+ * whole lines are streamed, and for OC = 100 rows begin inside a line. */
 START_TEST(dense_forward_matches_double_on_any_thread_count)
 {
     static const int shapes[][4] = {/* B, C, OC, act */
                                     {64, 128, 784, GENC_ACT_SIGMOID},
                                     {64, 784, 128, GENC_ACT_RELU},
                                     {64, 256, 100, GENC_ACT_LEAKY_RELU},
-                                    {64, 100, 256, GENC_ACT_TANH}};
+                                    {64, 100, 256, GENC_ACT_TANH},
+                                    {64, 128, 20, GENC_ACT_IDENTITY}};
     srand(6);
     for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
         int B = shapes[k][0], C = shapes[k][1], OC = shapes[k][2], act = shapes[k][3];
         size_t n_in = (size_t)B * C, n_out = (size_t)B * OC, n_w = (size_t)OC * C;
+        size_t out_bytes = (sizeof(float) * n_out + 63) / 64 * 64, scratch_size = genc_dense_forward_scratch(8, B, OC);
         float *inp = malloc(sizeof(float) * n_in), *w = malloc(sizeof(float) * n_w), *bias = malloc(sizeof(float) * OC);
-        float *got[3];
+        float *scratch = malloc(sizeof(float) * (scratch_size ? scratch_size : 1)), *got[3][2];
+        ck_assert(OC < B ? scratch_size == 0 : scratch_size == n_out);
         for (size_t i = 0; i < n_in; i++) inp[i] = uniform_in(-1, 1);
         for (size_t i = 0; i < n_w; i++) w[i] = uniform_in(-0.1f, 0.1f);
         for (int o = 0; o < OC; o++) bias[o] = uniform_in(-0.5f, 0.5f);
         for (int threads = 1; threads <= 3; threads++) {
             omp_set_num_threads(threads);
             ck_assert_int_eq(genc_gemm_threads(0, 1, B, OC, C), threads);
-            got[threads - 1] = malloc(sizeof(float) * n_out);
-            for (size_t i = 0; i < n_out; i++) got[threads - 1][i] = NAN;
-            genc_dense_forward(got[threads - 1], inp, w, bias, B, C, OC, act, 0.2f);
+            for (int streamed = 0; streamed < 2; streamed++) {
+                float *out = got[threads - 1][streamed] = aligned_alloc(64, out_bytes);
+                for (size_t i = 0; i < n_out; i++) out[i] = NAN;
+                for (size_t i = 0; i < scratch_size; i++) scratch[i] = NAN;
+                genc_dense_forward(out, inp, w, bias, streamed ? scratch : NULL, B, C, OC, act, 0.2f);
+            }
+            if (threads <= 2) /* on 3, a 4-column band's product may differ with its row pitch */
+                ck_assert_msg(memcmp(got[threads - 1][0], got[threads - 1][1], sizeof(float) * n_out) == 0,
+                              "%d->%d, %d threads: streamed bands differ from plain ones", C, OC, threads);
         }
         for (int b = 0; b < B; b++)
             for (int o = 0; o < OC; o++) {
@@ -604,11 +616,11 @@ START_TEST(dense_forward_matches_double_on_any_thread_count)
                 for (int c = 0; c < C; c++) pre += (double)inp[(size_t)b * C + c] * w[(size_t)o * C + c];
                 double want = activate_in_double(act, pre, 0.2f);
                 for (int t = 0; t < 3; t++)
-                    ck_assert_msg(fabs(got[t][(size_t)b * OC + o] - want) <= 1e-5 * (1 + fabs(want)),
+                    ck_assert_msg(fabs(got[t][1][(size_t)b * OC + o] - want) <= 1e-5 * (1 + fabs(want)),
                                   "%d->%d, %d threads: out[%d][%d]", C, OC, t + 1, b, o);
             }
-        for (int t = 0; t < 3; t++) free(got[t]);
-        free(inp), free(w), free(bias);
+        for (int t = 0; t < 3; t++) free(got[t][0]), free(got[t][1]);
+        free(inp), free(w), free(bias), free(scratch);
     }
 }
 END_TEST
@@ -639,7 +651,7 @@ START_TEST(dense_backward_matches_double_on_any_thread_count)
             before[g] = malloc(sizeof(float) * sizes[g]);
             for (size_t i = 0; i < sizes[g]; i++) before[g][i] = acc ? uniform_in(-1, 1) : NAN;
         }
-        genc_dense_forward(out, inp, w, NULL, B, C, OC, act, 0.2f);
+        genc_dense_forward(out, inp, w, NULL, NULL, B, C, OC, act, 0.2f);
         size_t scratch_size = genc_dense_scratch(8, B, C, OC);
         float *scratch = malloc(sizeof(float) * (scratch_size ? scratch_size : 1));
         for (int threads = 1; threads <= 2; threads++) {

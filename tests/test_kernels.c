@@ -33,7 +33,7 @@ struct OpCase {
 
 /* ---- one adapter per op --------------------------------------------------------- */
 
-static void dense_f(const OpCase *c, double *out, double **in) { genc_dense_forward(out, in[0], in[1], in[2], B, C, OC, c->param, 0.2); }
+static void dense_f(const OpCase *c, double *out, double **in) { genc_dense_forward(out, in[0], in[1], in[2], NULL, B, C, OC, c->param, 0.2); }
 static void dense_b(const OpCase *c, double **din, double *dout, const double *out, double **in, int acc)
 {
     genc_dense_backward(din[0], din[1], din[2], dout, out, in[0], in[1], NULL, 1, B, C, OC, c->param, 0.2, acc, acc);

@@ -166,7 +166,7 @@ START_TEST(op_matches_pytorch)
     if (strcmp(op, "dense") == 0) {
         int B = M(f, "batch"), C = M(f, "in"), OC = M(f, "out");
         float *dx = zeros((size_t)B * C), *dw = zeros((size_t)OC * C), *db = zeros(OC);
-        genc_dense_forward(y, T(f, "input/0"), T(f, "param/weight"), T(f, "param/bias"), B, C, OC, GENC_ACT_IDENTITY, 0);
+        genc_dense_forward(y, T(f, "input/0"), T(f, "param/weight"), T(f, "param/bias"), NULL, B, C, OC, GENC_ACT_IDENTITY, 0);
         genc_dense_backward(dx, dw, db, dy, y, T(f, "input/0"), T(f, "param/weight"), NULL, 1, B, C, OC,
                             GENC_ACT_IDENTITY, 0, 0, 0);
         expect(f, "output", y), expect(f, "grad/input/0", dx), expect(f, "grad/param/weight", dw);

@@ -6,17 +6,17 @@
 #include <string.h>
 
 /* Step "d" (models/cgan.lua:35): forward and backward of its loss; writes the gradients of discriminator, which adam updates.
-   Arena: 478544 floats with reuse (864352 without). */
+   Arena: 478544 floats with reuse (1061984 without). */
 void cgan_step_d(const float *params, float *state, float *grads, float *arena, const float *const *inputs, float *loss)
 {
     (void)state;
     const float *images = inputs[0]; /* [64,1,28,28] */
     const float *labels = inputs[1]; /* [64] */
     const float *z = inputs[2]; /* [64,100] */
-    float *t2 = arena + 82944; /* [64,10] onehot */
+    float *t2 = arena + 133120; /* [64,10] onehot */
     float *t4 = arena + 16384; /* [64,110] concat */
-    float *t5 = arena + 0; /* [64,256] generator.dense1 + relu */
-    float *t7 = arena + 50176; /* [64,512] generator.dense2 + relu */
+    float *t5 = arena + 32768; /* [64,256] generator.dense1 + relu */
+    float *t7 = arena + 100352; /* [64,512] generator.dense2 + relu */
     float *t9 = arena + 0; /* [64,784] generator.dense3 + tanh */
     float *t13 = arena + 229376; /* [64,794] concat */
     float *t14 = arena + 331008; /* [64,512] discriminator.dense1 + leaky_relu */
@@ -29,6 +29,13 @@ void cgan_step_d(const float *params, float *state, float *grads, float *arena, 
     float *t26 = arena + 0; /* [64,1] discriminator.dense3 */
     float *t27 = arena + 64; /* [] bce_logits */
     float *t28 = arena + 80; /* [] add */
+    float *scratch19 = arena + 0; /* [16384] im2col of generator.dense1 + relu */
+    float *scratch20 = arena + 0; /* [32768] im2col of generator.dense2 + relu */
+    float *scratch21 = arena + 50176; /* [50176] im2col of generator.dense3 + tanh */
+    float *scratch22 = arena + 50176; /* [32768] im2col of discriminator.dense1 + leaky_relu */
+    float *scratch23 = arena + 50176; /* [16384] im2col of discriminator.dense2 + leaky_relu */
+    float *scratch24 = arena + 0; /* [32768] im2col of discriminator.dense1 + leaky_relu */
+    float *scratch25 = arena + 0; /* [16384] im2col of discriminator.dense2 + leaky_relu */
     float *dt14 = arena + 280192; /* [64,512] gradient of discriminator.dense1 + leaky_relu */
     float *dt16 = arena + 312960; /* [64,256] gradient of discriminator.dense2 + leaky_relu */
     float *dt18 = arena + 0; /* [64,1] gradient of discriminator.dense3 */
@@ -38,8 +45,8 @@ void cgan_step_d(const float *params, float *state, float *grads, float *arena, 
     float *dt26 = arena + 64; /* [64,1] gradient of discriminator.dense3 */
     float *dt27 = arena + 128; /* [] gradient of bce_logits */
     float *dt28 = arena + 64; /* [] gradient of add */
-    float *scratch28 = arena + 0; /* [229376] im2col of discriminator.dense2 + leaky_relu */
-    float *scratch29 = arena + 0; /* [229376] im2col of discriminator.dense2 + leaky_relu */
+    float *scratch35 = arena + 0; /* [229376] im2col of discriminator.dense2 + leaky_relu */
+    float *scratch36 = arena + 0; /* [229376] im2col of discriminator.dense2 + leaky_relu */
 
     /* models/cgan.lua:26  onehot  -> [64,10] */
     genc_onehot_forward(t2, labels, 64, 10);
@@ -48,25 +55,25 @@ void cgan_step_d(const float *params, float *state, float *grads, float *arena, 
     genc_concat_forward(t4, z, t2, 64, 100, 10);
 
     /* models/cgan.lua:12  generator.dense1 + relu  -> [64,256] */
-    genc_dense_forward(t5, t4, params + CGAN_GENERATOR_DENSE1_WEIGHT, params + CGAN_GENERATOR_DENSE1_BIAS, 64, 110, 256, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t5, t4, params + CGAN_GENERATOR_DENSE1_WEIGHT, params + CGAN_GENERATOR_DENSE1_BIAS, scratch19, 64, 110, 256, GENC_ACT_RELU, 0.0f);
 
     /* models/cgan.lua:13  generator.dense2 + relu  -> [64,512] */
-    genc_dense_forward(t7, t5, params + CGAN_GENERATOR_DENSE2_WEIGHT, params + CGAN_GENERATOR_DENSE2_BIAS, 64, 256, 512, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t7, t5, params + CGAN_GENERATOR_DENSE2_WEIGHT, params + CGAN_GENERATOR_DENSE2_BIAS, scratch20, 64, 256, 512, GENC_ACT_RELU, 0.0f);
 
     /* models/cgan.lua:14  generator.dense3 + tanh  -> [64,784] */
-    genc_dense_forward(t9, t7, params + CGAN_GENERATOR_DENSE3_WEIGHT, params + CGAN_GENERATOR_DENSE3_BIAS, 64, 512, 784, GENC_ACT_TANH, 0.0f);
+    genc_dense_forward(t9, t7, params + CGAN_GENERATOR_DENSE3_WEIGHT, params + CGAN_GENERATOR_DENSE3_BIAS, scratch21, 64, 512, 784, GENC_ACT_TANH, 0.0f);
 
     /* models/cgan.lua:35  concat  -> [64,794] */
     genc_concat_forward(t13, images, t2, 64, 784, 10);
 
     /* models/cgan.lua:20  discriminator.dense1 + leaky_relu  -> [64,512] */
-    genc_dense_forward(t14, t13, params + CGAN_DISCRIMINATOR_DENSE1_WEIGHT, params + CGAN_DISCRIMINATOR_DENSE1_BIAS, 64, 794, 512, GENC_ACT_LEAKY_RELU, 0.2f);
+    genc_dense_forward(t14, t13, params + CGAN_DISCRIMINATOR_DENSE1_WEIGHT, params + CGAN_DISCRIMINATOR_DENSE1_BIAS, scratch22, 64, 794, 512, GENC_ACT_LEAKY_RELU, 0.2f);
 
     /* models/cgan.lua:21  discriminator.dense2 + leaky_relu  -> [64,256] */
-    genc_dense_forward(t16, t14, params + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, params + CGAN_DISCRIMINATOR_DENSE2_BIAS, 64, 512, 256, GENC_ACT_LEAKY_RELU, 0.2f);
+    genc_dense_forward(t16, t14, params + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, params + CGAN_DISCRIMINATOR_DENSE2_BIAS, scratch23, 64, 512, 256, GENC_ACT_LEAKY_RELU, 0.2f);
 
     /* models/cgan.lua:22  discriminator.dense3  -> [64,1] */
-    genc_dense_forward(t18, t16, params + CGAN_DISCRIMINATOR_DENSE3_WEIGHT, params + CGAN_DISCRIMINATOR_DENSE3_BIAS, 64, 256, 1, GENC_ACT_IDENTITY, 0.0f);
+    genc_dense_forward(t18, t16, params + CGAN_DISCRIMINATOR_DENSE3_WEIGHT, params + CGAN_DISCRIMINATOR_DENSE3_BIAS, NULL, 64, 256, 1, GENC_ACT_IDENTITY, 0.0f);
 
     /* models/cgan.lua:35  bce_logits  -> [] */
     genc_bce_logits_forward(t19, t18, NULL, 1.0f, 64);
@@ -75,13 +82,13 @@ void cgan_step_d(const float *params, float *state, float *grads, float *arena, 
     genc_concat_forward(t21, t9, t2, 64, 784, 10);
 
     /* models/cgan.lua:20  discriminator.dense1 + leaky_relu  -> [64,512] */
-    genc_dense_forward(t22, t21, params + CGAN_DISCRIMINATOR_DENSE1_WEIGHT, params + CGAN_DISCRIMINATOR_DENSE1_BIAS, 64, 794, 512, GENC_ACT_LEAKY_RELU, 0.2f);
+    genc_dense_forward(t22, t21, params + CGAN_DISCRIMINATOR_DENSE1_WEIGHT, params + CGAN_DISCRIMINATOR_DENSE1_BIAS, scratch24, 64, 794, 512, GENC_ACT_LEAKY_RELU, 0.2f);
 
     /* models/cgan.lua:21  discriminator.dense2 + leaky_relu  -> [64,256] */
-    genc_dense_forward(t24, t22, params + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, params + CGAN_DISCRIMINATOR_DENSE2_BIAS, 64, 512, 256, GENC_ACT_LEAKY_RELU, 0.2f);
+    genc_dense_forward(t24, t22, params + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, params + CGAN_DISCRIMINATOR_DENSE2_BIAS, scratch25, 64, 512, 256, GENC_ACT_LEAKY_RELU, 0.2f);
 
     /* models/cgan.lua:22  discriminator.dense3  -> [64,1] */
-    genc_dense_forward(t26, t24, params + CGAN_DISCRIMINATOR_DENSE3_WEIGHT, params + CGAN_DISCRIMINATOR_DENSE3_BIAS, 64, 256, 1, GENC_ACT_IDENTITY, 0.0f);
+    genc_dense_forward(t26, t24, params + CGAN_DISCRIMINATOR_DENSE3_WEIGHT, params + CGAN_DISCRIMINATOR_DENSE3_BIAS, NULL, 64, 256, 1, GENC_ACT_IDENTITY, 0.0f);
 
     /* models/cgan.lua:35  bce_logits  -> [] */
     genc_bce_logits_forward(t27, t26, NULL, 0.0f, 64);
@@ -103,7 +110,7 @@ void cgan_step_d(const float *params, float *state, float *grads, float *arena, 
     genc_dense_backward(dt24, grads + CGAN_DISCRIMINATOR_DENSE3_WEIGHT, grads + CGAN_DISCRIMINATOR_DENSE3_BIAS, dt26, NULL, t24, params + CGAN_DISCRIMINATOR_DENSE3_WEIGHT, NULL, 8, 64, 256, 1, GENC_ACT_IDENTITY, 0.0f, 0, 0);
 
     /* models/cgan.lua:21  backward of discriminator.dense2 + leaky_relu */
-    genc_dense_backward(dt22, grads + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, grads + CGAN_DISCRIMINATOR_DENSE2_BIAS, dt24, t24, t22, params + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, scratch28, 8, 64, 512, 256, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
+    genc_dense_backward(dt22, grads + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, grads + CGAN_DISCRIMINATOR_DENSE2_BIAS, dt24, t24, t22, params + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, scratch35, 8, 64, 512, 256, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
 
     /* models/cgan.lua:20  backward of discriminator.dense1 + leaky_relu */
     genc_dense_backward(NULL, grads + CGAN_DISCRIMINATOR_DENSE1_WEIGHT, grads + CGAN_DISCRIMINATOR_DENSE1_BIAS, dt22, t22, t21, params + CGAN_DISCRIMINATOR_DENSE1_WEIGHT, NULL, 8, 64, 794, 512, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
@@ -115,14 +122,14 @@ void cgan_step_d(const float *params, float *state, float *grads, float *arena, 
     genc_dense_backward(dt16, grads + CGAN_DISCRIMINATOR_DENSE3_WEIGHT, grads + CGAN_DISCRIMINATOR_DENSE3_BIAS, dt18, NULL, t16, params + CGAN_DISCRIMINATOR_DENSE3_WEIGHT, NULL, 8, 64, 256, 1, GENC_ACT_IDENTITY, 0.0f, 0, 1);
 
     /* models/cgan.lua:21  backward of discriminator.dense2 + leaky_relu */
-    genc_dense_backward(dt14, grads + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, grads + CGAN_DISCRIMINATOR_DENSE2_BIAS, dt16, t16, t14, params + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, scratch29, 8, 64, 512, 256, GENC_ACT_LEAKY_RELU, 0.2f, 0, 1);
+    genc_dense_backward(dt14, grads + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, grads + CGAN_DISCRIMINATOR_DENSE2_BIAS, dt16, t16, t14, params + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, scratch36, 8, 64, 512, 256, GENC_ACT_LEAKY_RELU, 0.2f, 0, 1);
 
     /* models/cgan.lua:20  backward of discriminator.dense1 + leaky_relu */
     genc_dense_backward(NULL, grads + CGAN_DISCRIMINATOR_DENSE1_WEIGHT, grads + CGAN_DISCRIMINATOR_DENSE1_BIAS, dt14, t14, t13, params + CGAN_DISCRIMINATOR_DENSE1_WEIGHT, NULL, 8, 64, 794, 512, GENC_ACT_LEAKY_RELU, 0.2f, 0, 1);
 }
 
 /* Step "g" (models/cgan.lua:37): forward and backward of its loss; writes the gradients of generator, which adam updates.
-   Arena: 578432 floats with reuse (1335584 without). */
+   Arena: 578432 floats with reuse (1484064 without). */
 void cgan_step_g(const float *params, float *state, float *grads, float *arena, const float *const *inputs, float *loss)
 {
     (void)state;
@@ -138,6 +145,11 @@ void cgan_step_g(const float *params, float *state, float *grads, float *arena, 
     float *t33 = arena + 229376; /* [64,256] discriminator.dense2 + leaky_relu */
     float *t35 = arena + 0; /* [64,1] discriminator.dense3 */
     float *t36 = arena + 64; /* [] bce_logits */
+    float *scratch12 = arena + 0; /* [16384] im2col of generator.dense1 + relu */
+    float *scratch13 = arena + 0; /* [32768] im2col of generator.dense2 + relu */
+    float *scratch14 = arena + 0; /* [50176] im2col of generator.dense3 + tanh */
+    float *scratch15 = arena + 50816; /* [32768] im2col of discriminator.dense1 + leaky_relu */
+    float *scratch16 = arena + 0; /* [16384] im2col of discriminator.dense2 + leaky_relu */
     float *dt5 = arena + 114688; /* [64,256] gradient of generator.dense1 + relu */
     float *dt7 = arena + 279552; /* [64,512] gradient of generator.dense2 + relu */
     float *dt9 = arena + 229376; /* [64,784] gradient of generator.dense3 + tanh */
@@ -146,10 +158,10 @@ void cgan_step_g(const float *params, float *state, float *grads, float *arena, 
     float *dt33 = arena + 245760; /* [64,256] gradient of discriminator.dense2 + leaky_relu */
     float *dt35 = arena + 64; /* [64,1] gradient of discriminator.dense3 */
     float *dt36 = arena + 128; /* [] gradient of bce_logits */
-    float *scratch20 = arena + 0; /* [229376] im2col of discriminator.dense2 + leaky_relu */
-    float *scratch21 = arena + 0; /* [355712] im2col of discriminator.dense1 + leaky_relu */
-    float *scratch22 = arena + 0; /* [229376] im2col of generator.dense3 + tanh */
-    float *scratch23 = arena + 0; /* [114688] im2col of generator.dense2 + relu */
+    float *scratch25 = arena + 0; /* [229376] im2col of discriminator.dense2 + leaky_relu */
+    float *scratch26 = arena + 0; /* [355712] im2col of discriminator.dense1 + leaky_relu */
+    float *scratch27 = arena + 0; /* [229376] im2col of generator.dense3 + tanh */
+    float *scratch28 = arena + 0; /* [114688] im2col of generator.dense2 + relu */
 
     /* models/cgan.lua:26  onehot  -> [64,10] */
     genc_onehot_forward(t2, labels, 64, 10);
@@ -158,25 +170,25 @@ void cgan_step_g(const float *params, float *state, float *grads, float *arena, 
     genc_concat_forward(t4, z, t2, 64, 100, 10);
 
     /* models/cgan.lua:12  generator.dense1 + relu  -> [64,256] */
-    genc_dense_forward(t5, t4, params + CGAN_GENERATOR_DENSE1_WEIGHT, params + CGAN_GENERATOR_DENSE1_BIAS, 64, 110, 256, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t5, t4, params + CGAN_GENERATOR_DENSE1_WEIGHT, params + CGAN_GENERATOR_DENSE1_BIAS, scratch12, 64, 110, 256, GENC_ACT_RELU, 0.0f);
 
     /* models/cgan.lua:13  generator.dense2 + relu  -> [64,512] */
-    genc_dense_forward(t7, t5, params + CGAN_GENERATOR_DENSE2_WEIGHT, params + CGAN_GENERATOR_DENSE2_BIAS, 64, 256, 512, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t7, t5, params + CGAN_GENERATOR_DENSE2_WEIGHT, params + CGAN_GENERATOR_DENSE2_BIAS, scratch13, 64, 256, 512, GENC_ACT_RELU, 0.0f);
 
     /* models/cgan.lua:14  generator.dense3 + tanh  -> [64,784] */
-    genc_dense_forward(t9, t7, params + CGAN_GENERATOR_DENSE3_WEIGHT, params + CGAN_GENERATOR_DENSE3_BIAS, 64, 512, 784, GENC_ACT_TANH, 0.0f);
+    genc_dense_forward(t9, t7, params + CGAN_GENERATOR_DENSE3_WEIGHT, params + CGAN_GENERATOR_DENSE3_BIAS, scratch14, 64, 512, 784, GENC_ACT_TANH, 0.0f);
 
     /* models/cgan.lua:37  concat  -> [64,794] */
     genc_concat_forward(t30, t9, t2, 64, 784, 10);
 
     /* models/cgan.lua:20  discriminator.dense1 + leaky_relu  -> [64,512] */
-    genc_dense_forward(t31, t30, params + CGAN_DISCRIMINATOR_DENSE1_WEIGHT, params + CGAN_DISCRIMINATOR_DENSE1_BIAS, 64, 794, 512, GENC_ACT_LEAKY_RELU, 0.2f);
+    genc_dense_forward(t31, t30, params + CGAN_DISCRIMINATOR_DENSE1_WEIGHT, params + CGAN_DISCRIMINATOR_DENSE1_BIAS, scratch15, 64, 794, 512, GENC_ACT_LEAKY_RELU, 0.2f);
 
     /* models/cgan.lua:21  discriminator.dense2 + leaky_relu  -> [64,256] */
-    genc_dense_forward(t33, t31, params + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, params + CGAN_DISCRIMINATOR_DENSE2_BIAS, 64, 512, 256, GENC_ACT_LEAKY_RELU, 0.2f);
+    genc_dense_forward(t33, t31, params + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, params + CGAN_DISCRIMINATOR_DENSE2_BIAS, scratch16, 64, 512, 256, GENC_ACT_LEAKY_RELU, 0.2f);
 
     /* models/cgan.lua:22  discriminator.dense3  -> [64,1] */
-    genc_dense_forward(t35, t33, params + CGAN_DISCRIMINATOR_DENSE3_WEIGHT, params + CGAN_DISCRIMINATOR_DENSE3_BIAS, 64, 256, 1, GENC_ACT_IDENTITY, 0.0f);
+    genc_dense_forward(t35, t33, params + CGAN_DISCRIMINATOR_DENSE3_WEIGHT, params + CGAN_DISCRIMINATOR_DENSE3_BIAS, NULL, 64, 256, 1, GENC_ACT_IDENTITY, 0.0f);
 
     /* models/cgan.lua:37  bce_logits  -> [] */
     genc_bce_logits_forward(t36, t35, NULL, 1.0f, 64);
@@ -192,44 +204,47 @@ void cgan_step_g(const float *params, float *state, float *grads, float *arena, 
     genc_dense_backward(dt33, NULL, NULL, dt35, NULL, NULL, params + CGAN_DISCRIMINATOR_DENSE3_WEIGHT, NULL, 8, 64, 256, 1, GENC_ACT_IDENTITY, 0.0f, 0, 0);
 
     /* models/cgan.lua:21  backward of discriminator.dense2 + leaky_relu */
-    genc_dense_backward(dt31, NULL, NULL, dt33, t33, NULL, params + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, scratch20, 8, 64, 512, 256, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
+    genc_dense_backward(dt31, NULL, NULL, dt33, t33, NULL, params + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, scratch25, 8, 64, 512, 256, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
 
     /* models/cgan.lua:20  backward of discriminator.dense1 + leaky_relu */
-    genc_dense_backward(dt30, NULL, NULL, dt31, t31, NULL, params + CGAN_DISCRIMINATOR_DENSE1_WEIGHT, scratch21, 8, 64, 794, 512, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
+    genc_dense_backward(dt30, NULL, NULL, dt31, t31, NULL, params + CGAN_DISCRIMINATOR_DENSE1_WEIGHT, scratch26, 8, 64, 794, 512, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
 
     /* models/cgan.lua:37  backward of concat */
     genc_concat_backward(dt9, NULL, dt30, 64, 784, 10, 0, 0);
 
     /* models/cgan.lua:14  backward of generator.dense3 + tanh */
-    genc_dense_backward(dt7, grads + CGAN_GENERATOR_DENSE3_WEIGHT, grads + CGAN_GENERATOR_DENSE3_BIAS, dt9, t9, t7, params + CGAN_GENERATOR_DENSE3_WEIGHT, scratch22, 8, 64, 512, 784, GENC_ACT_TANH, 0.0f, 0, 0);
+    genc_dense_backward(dt7, grads + CGAN_GENERATOR_DENSE3_WEIGHT, grads + CGAN_GENERATOR_DENSE3_BIAS, dt9, t9, t7, params + CGAN_GENERATOR_DENSE3_WEIGHT, scratch27, 8, 64, 512, 784, GENC_ACT_TANH, 0.0f, 0, 0);
 
     /* models/cgan.lua:13  backward of generator.dense2 + relu */
-    genc_dense_backward(dt5, grads + CGAN_GENERATOR_DENSE2_WEIGHT, grads + CGAN_GENERATOR_DENSE2_BIAS, dt7, t7, t5, params + CGAN_GENERATOR_DENSE2_WEIGHT, scratch23, 8, 64, 256, 512, GENC_ACT_RELU, 0.0f, 0, 0);
+    genc_dense_backward(dt5, grads + CGAN_GENERATOR_DENSE2_WEIGHT, grads + CGAN_GENERATOR_DENSE2_BIAS, dt7, t7, t5, params + CGAN_GENERATOR_DENSE2_WEIGHT, scratch28, 8, 64, 256, 512, GENC_ACT_RELU, 0.0f, 0, 0);
 
     /* models/cgan.lua:12  backward of generator.dense1 + relu */
     genc_dense_backward(NULL, grads + CGAN_GENERATOR_DENSE1_WEIGHT, grads + CGAN_GENERATOR_DENSE1_BIAS, dt5, t5, t4, params + CGAN_GENERATOR_DENSE1_WEIGHT, NULL, 8, 64, 110, 256, GENC_ACT_RELU, 0.0f, 0, 0);
 }
 
-/* generator_forward: inference forward pass. Arena: 49152 floats with reuse (49152 without). */
+/* generator_forward: inference forward pass. Arena: 82944 floats with reuse (148480 without). */
 void cgan_generator_forward(const float *params, const float *state, float *arena, const float *const *inputs, float *const *outputs)
 {
     (void)state;
     const float *input = inputs[0]; /* [64,110] */
     float *t38 = arena + 32768; /* [64,256] generator.dense1 + relu */
-    float *t40 = arena + 0; /* [64,512] generator.dense2 + relu */
+    float *t40 = arena + 50176; /* [64,512] generator.dense2 + relu */
     float *out_output = outputs[0]; /* [64,784] */
+    float *scratch4 = arena + 0; /* [16384] im2col of generator.dense1 + relu */
+    float *scratch5 = arena + 0; /* [32768] im2col of generator.dense2 + relu */
+    float *scratch6 = arena + 0; /* [50176] im2col of generator.dense3 + tanh */
 
     /* models/cgan.lua:12  generator.dense1 + relu  -> [64,256] */
-    genc_dense_forward(t38, input, params + CGAN_GENERATOR_DENSE1_WEIGHT, params + CGAN_GENERATOR_DENSE1_BIAS, 64, 110, 256, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t38, input, params + CGAN_GENERATOR_DENSE1_WEIGHT, params + CGAN_GENERATOR_DENSE1_BIAS, scratch4, 64, 110, 256, GENC_ACT_RELU, 0.0f);
 
     /* models/cgan.lua:13  generator.dense2 + relu  -> [64,512] */
-    genc_dense_forward(t40, t38, params + CGAN_GENERATOR_DENSE2_WEIGHT, params + CGAN_GENERATOR_DENSE2_BIAS, 64, 256, 512, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t40, t38, params + CGAN_GENERATOR_DENSE2_WEIGHT, params + CGAN_GENERATOR_DENSE2_BIAS, scratch5, 64, 256, 512, GENC_ACT_RELU, 0.0f);
 
     /* models/cgan.lua:14  generator.dense3 + tanh  -> [64,784] */
-    genc_dense_forward(out_output, t40, params + CGAN_GENERATOR_DENSE3_WEIGHT, params + CGAN_GENERATOR_DENSE3_BIAS, 64, 512, 784, GENC_ACT_TANH, 0.0f);
+    genc_dense_forward(out_output, t40, params + CGAN_GENERATOR_DENSE3_WEIGHT, params + CGAN_GENERATOR_DENSE3_BIAS, scratch6, 64, 512, 784, GENC_ACT_TANH, 0.0f);
 }
 
-/* discriminator_forward: inference forward pass. Arena: 49152 floats with reuse (49152 without). */
+/* discriminator_forward: inference forward pass. Arena: 65536 floats with reuse (98304 without). */
 void cgan_discriminator_forward(const float *params, const float *state, float *arena, const float *const *inputs, float *const *outputs)
 {
     (void)state;
@@ -237,28 +252,33 @@ void cgan_discriminator_forward(const float *params, const float *state, float *
     float *t46 = arena + 0; /* [64,512] discriminator.dense1 + leaky_relu */
     float *t48 = arena + 32768; /* [64,256] discriminator.dense2 + leaky_relu */
     float *out_output = outputs[0]; /* [64,1] */
+    float *scratch4 = arena + 32768; /* [32768] im2col of discriminator.dense1 + leaky_relu */
+    float *scratch5 = arena + 49152; /* [16384] im2col of discriminator.dense2 + leaky_relu */
 
     /* models/cgan.lua:20  discriminator.dense1 + leaky_relu  -> [64,512] */
-    genc_dense_forward(t46, input, params + CGAN_DISCRIMINATOR_DENSE1_WEIGHT, params + CGAN_DISCRIMINATOR_DENSE1_BIAS, 64, 794, 512, GENC_ACT_LEAKY_RELU, 0.2f);
+    genc_dense_forward(t46, input, params + CGAN_DISCRIMINATOR_DENSE1_WEIGHT, params + CGAN_DISCRIMINATOR_DENSE1_BIAS, scratch4, 64, 794, 512, GENC_ACT_LEAKY_RELU, 0.2f);
 
     /* models/cgan.lua:21  discriminator.dense2 + leaky_relu  -> [64,256] */
-    genc_dense_forward(t48, t46, params + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, params + CGAN_DISCRIMINATOR_DENSE2_BIAS, 64, 512, 256, GENC_ACT_LEAKY_RELU, 0.2f);
+    genc_dense_forward(t48, t46, params + CGAN_DISCRIMINATOR_DENSE2_WEIGHT, params + CGAN_DISCRIMINATOR_DENSE2_BIAS, scratch5, 64, 512, 256, GENC_ACT_LEAKY_RELU, 0.2f);
 
     /* models/cgan.lua:22  discriminator.dense3  -> [64,1] */
-    genc_dense_forward(out_output, t48, params + CGAN_DISCRIMINATOR_DENSE3_WEIGHT, params + CGAN_DISCRIMINATOR_DENSE3_BIAS, 64, 256, 1, GENC_ACT_IDENTITY, 0.0f);
+    genc_dense_forward(out_output, t48, params + CGAN_DISCRIMINATOR_DENSE3_WEIGHT, params + CGAN_DISCRIMINATOR_DENSE3_BIAS, NULL, 64, 256, 1, GENC_ACT_IDENTITY, 0.0f);
 }
 
-/* sample: inference forward pass. Arena: 49152 floats with reuse (56832 without). */
+/* sample: inference forward pass. Arena: 82944 floats with reuse (156160 without). */
 void cgan_sample(const float *params, const float *state, float *arena, const float *const *inputs, float *const *outputs)
 {
     (void)state;
     const float *labels = inputs[0]; /* [64] */
     const float *z = inputs[1]; /* [64,100] */
-    float *t2 = arena + 7040; /* [64,10] onehot */
-    float *t4 = arena + 0; /* [64,110] concat */
+    float *t2 = arena + 0; /* [64,10] onehot */
+    float *t4 = arena + 16384; /* [64,110] concat */
     float *t5 = arena + 32768; /* [64,256] generator.dense1 + relu */
-    float *t7 = arena + 0; /* [64,512] generator.dense2 + relu */
+    float *t7 = arena + 50176; /* [64,512] generator.dense2 + relu */
     float *out_sample = outputs[0]; /* [64,784] */
+    float *scratch7 = arena + 0; /* [16384] im2col of generator.dense1 + relu */
+    float *scratch8 = arena + 0; /* [32768] im2col of generator.dense2 + relu */
+    float *scratch9 = arena + 0; /* [50176] im2col of generator.dense3 + tanh */
 
     /* models/cgan.lua:26  onehot  -> [64,10] */
     genc_onehot_forward(t2, labels, 64, 10);
@@ -267,13 +287,13 @@ void cgan_sample(const float *params, const float *state, float *arena, const fl
     genc_concat_forward(t4, z, t2, 64, 100, 10);
 
     /* models/cgan.lua:12  generator.dense1 + relu  -> [64,256] */
-    genc_dense_forward(t5, t4, params + CGAN_GENERATOR_DENSE1_WEIGHT, params + CGAN_GENERATOR_DENSE1_BIAS, 64, 110, 256, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t5, t4, params + CGAN_GENERATOR_DENSE1_WEIGHT, params + CGAN_GENERATOR_DENSE1_BIAS, scratch7, 64, 110, 256, GENC_ACT_RELU, 0.0f);
 
     /* models/cgan.lua:13  generator.dense2 + relu  -> [64,512] */
-    genc_dense_forward(t7, t5, params + CGAN_GENERATOR_DENSE2_WEIGHT, params + CGAN_GENERATOR_DENSE2_BIAS, 64, 256, 512, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t7, t5, params + CGAN_GENERATOR_DENSE2_WEIGHT, params + CGAN_GENERATOR_DENSE2_BIAS, scratch8, 64, 256, 512, GENC_ACT_RELU, 0.0f);
 
     /* models/cgan.lua:14  generator.dense3 + tanh  -> [64,784] */
-    genc_dense_forward(out_sample, t7, params + CGAN_GENERATOR_DENSE3_WEIGHT, params + CGAN_GENERATOR_DENSE3_BIAS, 64, 512, 784, GENC_ACT_TANH, 0.0f);
+    genc_dense_forward(out_sample, t7, params + CGAN_GENERATOR_DENSE3_WEIGHT, params + CGAN_GENERATOR_DENSE3_BIAS, scratch9, 64, 512, 784, GENC_ACT_TANH, 0.0f);
 }
 
 /* ---- descriptor: what the generic trainer in the runtime reads ---- */

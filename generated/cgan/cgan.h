@@ -12,7 +12,7 @@ extern "C" {
 #define CGAN_BATCH 64
 #define CGAN_PARAMS 1100817 /* floats in the parameter block (and in the gradient block) */
 #define CGAN_STATE 0 /* floats of running statistics, not trained */
-#define CGAN_ARENA 578432 /* floats of scratch memory; 1335584 without reuse */
+#define CGAN_ARENA 578432 /* floats of scratch memory; 1484064 without reuse */
 
 /* Parameter offsets in the block, in floats, and their shapes. */
 #define CGAN_GENERATOR_DENSE1_WEIGHT 0 /* [256,110] */

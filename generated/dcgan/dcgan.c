@@ -6,7 +6,7 @@
 #include <string.h>
 
 /* Step "d" (models/dcgan.lua:37): forward and backward of its loss; writes the gradients of discriminator, which adam updates.
-   Arena: 8881232 floats with reuse (23532384 without). */
+   Arena: 8881232 floats with reuse (24335200 without). */
 void dcgan_step_d(const float *params, float *state, float *grads, float *arena, const float *const *inputs, float *loss)
 {
     const float *images = inputs[0]; /* [64,1,28,28] */
@@ -36,13 +36,14 @@ void dcgan_step_d(const float *params, float *state, float *grads, float *arena,
     float *t36 = arena + 2007120; /* [] add */
     float *scratch25 = arena + 0; /* [14112] im2col of discriminator.conv2d1 + leaky_relu */
     float *scratch26 = arena + 0; /* [225792] im2col of discriminator.conv2d2 + leaky_relu */
-    float *scratch27 = arena + 2408448; /* [451584] im2col of generator.conv2d_transpose1 */
+    float *scratch27 = arena + 0; /* [802816] im2col of generator.dense1 + relu */
+    float *scratch28 = arena + 2408448; /* [451584] im2col of generator.conv2d_transpose1 */
     float *stats18 = arena + 1605632; /* [256] batch mean and 1/std of generator.batchnorm1 + relu */
-    float *scratch29 = arena + 4816896; /* [903168] im2col of generator.conv2d_transpose2 */
+    float *scratch30 = arena + 4816896; /* [903168] im2col of generator.conv2d_transpose2 */
     float *stats21 = arena + 8830976; /* [128] batch mean and 1/std of generator.batchnorm2 + relu */
-    float *scratch31 = arena + 0; /* [56448] im2col of generator.conv2d_transpose3 + tanh */
-    float *scratch32 = arena + 802816; /* [14112] im2col of discriminator.conv2d1 + leaky_relu */
-    float *scratch33 = arena + 1605632; /* [225792] im2col of discriminator.conv2d2 + leaky_relu */
+    float *scratch32 = arena + 0; /* [56448] im2col of generator.conv2d_transpose3 + tanh */
+    float *scratch33 = arena + 802816; /* [14112] im2col of discriminator.conv2d1 + leaky_relu */
+    float *scratch34 = arena + 1605632; /* [225792] im2col of discriminator.conv2d2 + leaky_relu */
     float *dt3 = arena + 802816; /* [64,64,14,14] gradient of discriminator.conv2d1 + leaky_relu */
     float *dt6 = arena + 0; /* [64,64,14,14] gradient of discriminator.dropout1 */
     float *dt7 = arena + 1544704; /* [64,128,7,7] gradient of discriminator.conv2d2 + leaky_relu */
@@ -56,10 +57,10 @@ void dcgan_step_d(const float *params, float *state, float *grads, float *arena,
     float *dt34 = arena + 2408448; /* [64,1] gradient of discriminator.dense1 */
     float *dt35 = arena + 2007120; /* [] gradient of bce_logits */
     float *dt36 = arena + 2007104; /* [] gradient of add */
-    float *scratch47 = arena + 2408448; /* [741888] im2col of discriminator.conv2d2 + leaky_relu */
-    float *scratch48 = arena + 1605632; /* [18144] im2col of discriminator.conv2d1 + leaky_relu */
-    float *scratch49 = arena + 802816; /* [741888] im2col of discriminator.conv2d2 + leaky_relu */
-    float *scratch50 = arena + 0; /* [18144] im2col of discriminator.conv2d1 + leaky_relu */
+    float *scratch48 = arena + 2408448; /* [741888] im2col of discriminator.conv2d2 + leaky_relu */
+    float *scratch49 = arena + 1605632; /* [18144] im2col of discriminator.conv2d1 + leaky_relu */
+    float *scratch50 = arena + 802816; /* [741888] im2col of discriminator.conv2d2 + leaky_relu */
+    float *scratch51 = arena + 0; /* [18144] im2col of discriminator.conv2d1 + leaky_relu */
 
     /* models/dcgan.lua:23  discriminator.conv2d1 + leaky_relu  -> [64,64,14,14] */
     genc_conv2d_forward(t3, images, params + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, params + DCGAN_DISCRIMINATOR_CONV2D1_BIAS, scratch25, 8, 64, 1, 28, 28, 64, 14, 14, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f);
@@ -74,43 +75,43 @@ void dcgan_step_d(const float *params, float *state, float *grads, float *arena,
     genc_dropout_forward(t10, t7, dropout_mask9, 401408, 0.3f);
 
     /* models/dcgan.lua:26  discriminator.dense1  -> [64,1] */
-    genc_dense_forward(t12, t10, params + DCGAN_DISCRIMINATOR_DENSE1_WEIGHT, params + DCGAN_DISCRIMINATOR_DENSE1_BIAS, 64, 6272, 1, GENC_ACT_IDENTITY, 0.0f);
+    genc_dense_forward(t12, t10, params + DCGAN_DISCRIMINATOR_DENSE1_WEIGHT, params + DCGAN_DISCRIMINATOR_DENSE1_BIAS, NULL, 64, 6272, 1, GENC_ACT_IDENTITY, 0.0f);
 
     /* models/dcgan.lua:37  bce_logits  -> [] */
     genc_bce_logits_forward(t13, t12, NULL, 1.0f, 64);
 
     /* models/dcgan.lua:14  generator.dense1 + relu  -> [64,12544] */
-    genc_dense_forward(t14, z, params + DCGAN_GENERATOR_DENSE1_WEIGHT, params + DCGAN_GENERATOR_DENSE1_BIAS, 64, 100, 12544, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t14, z, params + DCGAN_GENERATOR_DENSE1_WEIGHT, params + DCGAN_GENERATOR_DENSE1_BIAS, scratch27, 64, 100, 12544, GENC_ACT_RELU, 0.0f);
 
     /* models/dcgan.lua:16  generator.conv2d_transpose1  -> [64,128,14,14] */
-    genc_conv2d_transpose_forward(t17, t14, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_BIAS, scratch27, 8, 64, 256, 7, 7, 128, 14, 14, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f);
+    genc_conv2d_transpose_forward(t17, t14, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_BIAS, scratch28, 8, 64, 256, 7, 7, 128, 14, 14, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f);
 
     /* models/dcgan.lua:16  generator.batchnorm1 + relu  -> [64,128,14,14] */
     genc_batchnorm_forward(t18, stats18, t17, params + DCGAN_GENERATOR_BATCHNORM1_GAMMA, params + DCGAN_GENERATOR_BATCHNORM1_BETA, state + DCGAN_GENERATOR_BATCHNORM1_RUNNING_MEAN, state + DCGAN_GENERATOR_BATCHNORM1_RUNNING_VAR, 64, 128, 196, 0.8f, 0.001f, GENC_ACT_RELU, 0.0f);
 
     /* models/dcgan.lua:17  generator.conv2d_transpose2  -> [64,64,28,28] */
-    genc_conv2d_transpose_forward(t20, t18, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_BIAS, scratch29, 8, 64, 128, 14, 14, 64, 28, 28, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f);
+    genc_conv2d_transpose_forward(t20, t18, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_BIAS, scratch30, 8, 64, 128, 14, 14, 64, 28, 28, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f);
 
     /* models/dcgan.lua:17  generator.batchnorm2 + relu  -> [64,64,28,28] */
     genc_batchnorm_forward(t21, stats21, t20, params + DCGAN_GENERATOR_BATCHNORM2_GAMMA, params + DCGAN_GENERATOR_BATCHNORM2_BETA, state + DCGAN_GENERATOR_BATCHNORM2_RUNNING_MEAN, state + DCGAN_GENERATOR_BATCHNORM2_RUNNING_VAR, 64, 64, 784, 0.8f, 0.001f, GENC_ACT_RELU, 0.0f);
 
     /* models/dcgan.lua:18  generator.conv2d_transpose3 + tanh  -> [64,1,28,28] */
-    genc_conv2d_transpose_forward(t23, t21, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_BIAS, scratch31, 8, 64, 64, 28, 28, 1, 28, 28, 3, 1, 1, 1, GENC_ACT_TANH, 0.0f);
+    genc_conv2d_transpose_forward(t23, t21, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_BIAS, scratch32, 8, 64, 64, 28, 28, 1, 28, 28, 3, 1, 1, 1, GENC_ACT_TANH, 0.0f);
 
     /* models/dcgan.lua:23  discriminator.conv2d1 + leaky_relu  -> [64,64,14,14] */
-    genc_conv2d_forward(t25, t23, params + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, params + DCGAN_DISCRIMINATOR_CONV2D1_BIAS, scratch32, 8, 64, 1, 28, 28, 64, 14, 14, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f);
+    genc_conv2d_forward(t25, t23, params + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, params + DCGAN_DISCRIMINATOR_CONV2D1_BIAS, scratch33, 8, 64, 1, 28, 28, 64, 14, 14, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f);
 
     /* models/dcgan.lua:23  discriminator.dropout1  -> [64,64,14,14] */
     genc_dropout_forward(t28, t25, dropout_mask27, 802816, 0.3f);
 
     /* models/dcgan.lua:24  discriminator.conv2d2 + leaky_relu  -> [64,128,7,7] */
-    genc_conv2d_forward(t29, t28, params + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, params + DCGAN_DISCRIMINATOR_CONV2D2_BIAS, scratch33, 8, 64, 64, 14, 14, 128, 7, 7, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f);
+    genc_conv2d_forward(t29, t28, params + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, params + DCGAN_DISCRIMINATOR_CONV2D2_BIAS, scratch34, 8, 64, 64, 14, 14, 128, 7, 7, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f);
 
     /* models/dcgan.lua:24  discriminator.dropout2  -> [64,128,7,7] */
     genc_dropout_forward(t32, t29, dropout_mask31, 401408, 0.3f);
 
     /* models/dcgan.lua:26  discriminator.dense1  -> [64,1] */
-    genc_dense_forward(t34, t32, params + DCGAN_DISCRIMINATOR_DENSE1_WEIGHT, params + DCGAN_DISCRIMINATOR_DENSE1_BIAS, 64, 6272, 1, GENC_ACT_IDENTITY, 0.0f);
+    genc_dense_forward(t34, t32, params + DCGAN_DISCRIMINATOR_DENSE1_WEIGHT, params + DCGAN_DISCRIMINATOR_DENSE1_BIAS, NULL, 64, 6272, 1, GENC_ACT_IDENTITY, 0.0f);
 
     /* models/dcgan.lua:37  bce_logits  -> [] */
     genc_bce_logits_forward(t35, t34, NULL, 0.0f, 64);
@@ -135,13 +136,13 @@ void dcgan_step_d(const float *params, float *state, float *grads, float *arena,
     genc_dropout_backward(dt29, dt32, dropout_mask31, 401408, 0.3f, 0);
 
     /* models/dcgan.lua:24  backward of discriminator.conv2d2 + leaky_relu */
-    genc_conv2d_backward(dt28, grads + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, grads + DCGAN_DISCRIMINATOR_CONV2D2_BIAS, dt29, t29, t28, params + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, scratch47, 8, 64, 64, 14, 14, 128, 7, 7, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
+    genc_conv2d_backward(dt28, grads + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, grads + DCGAN_DISCRIMINATOR_CONV2D2_BIAS, dt29, t29, t28, params + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, scratch48, 8, 64, 64, 14, 14, 128, 7, 7, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
 
     /* models/dcgan.lua:23  backward of discriminator.dropout1 */
     genc_dropout_backward(dt25, dt28, dropout_mask27, 802816, 0.3f, 0);
 
     /* models/dcgan.lua:23  backward of discriminator.conv2d1 + leaky_relu */
-    genc_conv2d_backward(NULL, grads + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, grads + DCGAN_DISCRIMINATOR_CONV2D1_BIAS, dt25, t25, t23, params + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, scratch48, 8, 64, 1, 28, 28, 64, 14, 14, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
+    genc_conv2d_backward(NULL, grads + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, grads + DCGAN_DISCRIMINATOR_CONV2D1_BIAS, dt25, t25, t23, params + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, scratch49, 8, 64, 1, 28, 28, 64, 14, 14, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
 
     /* models/dcgan.lua:37  backward of bce_logits */
     genc_bce_logits_backward(dt12, NULL, dt13, t12, NULL, 1.0f, 64, 0, 0);
@@ -153,17 +154,17 @@ void dcgan_step_d(const float *params, float *state, float *grads, float *arena,
     genc_dropout_backward(dt7, dt10, dropout_mask9, 401408, 0.3f, 0);
 
     /* models/dcgan.lua:24  backward of discriminator.conv2d2 + leaky_relu */
-    genc_conv2d_backward(dt6, grads + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, grads + DCGAN_DISCRIMINATOR_CONV2D2_BIAS, dt7, t7, t6, params + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, scratch49, 8, 64, 64, 14, 14, 128, 7, 7, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f, 0, 1);
+    genc_conv2d_backward(dt6, grads + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, grads + DCGAN_DISCRIMINATOR_CONV2D2_BIAS, dt7, t7, t6, params + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, scratch50, 8, 64, 64, 14, 14, 128, 7, 7, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f, 0, 1);
 
     /* models/dcgan.lua:23  backward of discriminator.dropout1 */
     genc_dropout_backward(dt3, dt6, dropout_mask5, 802816, 0.3f, 0);
 
     /* models/dcgan.lua:23  backward of discriminator.conv2d1 + leaky_relu */
-    genc_conv2d_backward(NULL, grads + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, grads + DCGAN_DISCRIMINATOR_CONV2D1_BIAS, dt3, t3, images, params + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, scratch50, 8, 64, 1, 28, 28, 64, 14, 14, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f, 0, 1);
+    genc_conv2d_backward(NULL, grads + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, grads + DCGAN_DISCRIMINATOR_CONV2D1_BIAS, dt3, t3, images, params + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, scratch51, 8, 64, 1, 28, 28, 64, 14, 14, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f, 0, 1);
 }
 
 /* Step "g" (models/dcgan.lua:39): forward and backward of its loss; writes the gradients of generator, which adam updates.
-   Arena: 16859520 floats with reuse (32197856 without). */
+   Arena: 16859520 floats with reuse (33000672 without). */
 void dcgan_step_g(const float *params, float *state, float *grads, float *arena, const float *const *inputs, float *loss)
 {
     const float *z = inputs[0]; /* [64,100] */
@@ -181,13 +182,14 @@ void dcgan_step_g(const float *params, float *state, float *grads, float *arena,
     float *t55 = arena + 7225344; /* [64,128,7,7] discriminator.dropout2 */
     float *t57 = arena + 7626752; /* [64,1] discriminator.dense1 */
     float *t58 = arena + 7225344; /* [] bce_logits */
-    float *scratch15 = arena + 0; /* [451584] im2col of generator.conv2d_transpose1 */
+    float *scratch15 = arena + 0; /* [802816] im2col of generator.dense1 + relu */
+    float *scratch16 = arena + 0; /* [451584] im2col of generator.conv2d_transpose1 */
     float *stats41 = arena + 16859136; /* [256] batch mean and 1/std of generator.batchnorm1 + relu */
-    float *scratch17 = arena + 3211264; /* [903168] im2col of generator.conv2d_transpose2 */
+    float *scratch18 = arena + 3211264; /* [903168] im2col of generator.conv2d_transpose2 */
     float *stats44 = arena + 16859392; /* [128] batch mean and 1/std of generator.batchnorm2 + relu */
-    float *scratch19 = arena + 6422528; /* [56448] im2col of generator.conv2d_transpose3 + tanh */
-    float *scratch20 = arena + 7225344; /* [14112] im2col of discriminator.conv2d1 + leaky_relu */
-    float *scratch21 = arena + 8028160; /* [225792] im2col of discriminator.conv2d2 + leaky_relu */
+    float *scratch20 = arena + 6422528; /* [56448] im2col of generator.conv2d_transpose3 + tanh */
+    float *scratch21 = arena + 7225344; /* [14112] im2col of discriminator.conv2d1 + leaky_relu */
+    float *scratch22 = arena + 8028160; /* [225792] im2col of discriminator.conv2d2 + leaky_relu */
     float *dt37 = arena + 4121600; /* [64,12544] gradient of generator.dense1 + relu */
     float *dt40 = arena + 2515968; /* [64,128,14,14] gradient of generator.conv2d_transpose1 */
     float *dt41 = arena + 0; /* [64,128,14,14] gradient of generator.batchnorm1 + relu */
@@ -200,44 +202,44 @@ void dcgan_step_g(const float *params, float *state, float *grads, float *arena,
     float *dt55 = arena + 7225344; /* [64,128,7,7] gradient of discriminator.dropout2 */
     float *dt57 = arena + 7626816; /* [64,1] gradient of discriminator.dense1 */
     float *dt58 = arena + 7225344; /* [] gradient of bce_logits */
-    float *scratch34 = arena + 8028160; /* [741888] im2col of discriminator.conv2d2 + leaky_relu */
-    float *scratch35 = arena + 7225344; /* [18144] im2col of discriminator.conv2d1 + leaky_relu */
-    float *scratch36 = arena + 9633792; /* [60480] im2col of generator.conv2d_transpose3 + tanh */
-    float *scratch37 = arena + 1605632; /* [1419264] im2col of generator.conv2d_transpose2 */
-    float *scratch38 = arena + 0; /* [2515968] im2col of generator.conv2d_transpose1 */
+    float *scratch35 = arena + 8028160; /* [741888] im2col of discriminator.conv2d2 + leaky_relu */
+    float *scratch36 = arena + 7225344; /* [18144] im2col of discriminator.conv2d1 + leaky_relu */
+    float *scratch37 = arena + 9633792; /* [60480] im2col of generator.conv2d_transpose3 + tanh */
+    float *scratch38 = arena + 1605632; /* [1419264] im2col of generator.conv2d_transpose2 */
+    float *scratch39 = arena + 0; /* [2515968] im2col of generator.conv2d_transpose1 */
 
     /* models/dcgan.lua:14  generator.dense1 + relu  -> [64,12544] */
-    genc_dense_forward(t37, z, params + DCGAN_GENERATOR_DENSE1_WEIGHT, params + DCGAN_GENERATOR_DENSE1_BIAS, 64, 100, 12544, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t37, z, params + DCGAN_GENERATOR_DENSE1_WEIGHT, params + DCGAN_GENERATOR_DENSE1_BIAS, scratch15, 64, 100, 12544, GENC_ACT_RELU, 0.0f);
 
     /* models/dcgan.lua:16  generator.conv2d_transpose1  -> [64,128,14,14] */
-    genc_conv2d_transpose_forward(t40, t37, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_BIAS, scratch15, 8, 64, 256, 7, 7, 128, 14, 14, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f);
+    genc_conv2d_transpose_forward(t40, t37, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_BIAS, scratch16, 8, 64, 256, 7, 7, 128, 14, 14, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f);
 
     /* models/dcgan.lua:16  generator.batchnorm1 + relu  -> [64,128,14,14] */
     genc_batchnorm_forward(t41, stats41, t40, params + DCGAN_GENERATOR_BATCHNORM1_GAMMA, params + DCGAN_GENERATOR_BATCHNORM1_BETA, state + DCGAN_GENERATOR_BATCHNORM1_RUNNING_MEAN, state + DCGAN_GENERATOR_BATCHNORM1_RUNNING_VAR, 64, 128, 196, 0.8f, 0.001f, GENC_ACT_RELU, 0.0f);
 
     /* models/dcgan.lua:17  generator.conv2d_transpose2  -> [64,64,28,28] */
-    genc_conv2d_transpose_forward(t43, t41, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_BIAS, scratch17, 8, 64, 128, 14, 14, 64, 28, 28, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f);
+    genc_conv2d_transpose_forward(t43, t41, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_BIAS, scratch18, 8, 64, 128, 14, 14, 64, 28, 28, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f);
 
     /* models/dcgan.lua:17  generator.batchnorm2 + relu  -> [64,64,28,28] */
     genc_batchnorm_forward(t44, stats44, t43, params + DCGAN_GENERATOR_BATCHNORM2_GAMMA, params + DCGAN_GENERATOR_BATCHNORM2_BETA, state + DCGAN_GENERATOR_BATCHNORM2_RUNNING_MEAN, state + DCGAN_GENERATOR_BATCHNORM2_RUNNING_VAR, 64, 64, 784, 0.8f, 0.001f, GENC_ACT_RELU, 0.0f);
 
     /* models/dcgan.lua:18  generator.conv2d_transpose3 + tanh  -> [64,1,28,28] */
-    genc_conv2d_transpose_forward(t46, t44, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_BIAS, scratch19, 8, 64, 64, 28, 28, 1, 28, 28, 3, 1, 1, 1, GENC_ACT_TANH, 0.0f);
+    genc_conv2d_transpose_forward(t46, t44, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_BIAS, scratch20, 8, 64, 64, 28, 28, 1, 28, 28, 3, 1, 1, 1, GENC_ACT_TANH, 0.0f);
 
     /* models/dcgan.lua:23  discriminator.conv2d1 + leaky_relu  -> [64,64,14,14] */
-    genc_conv2d_forward(t48, t46, params + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, params + DCGAN_DISCRIMINATOR_CONV2D1_BIAS, scratch20, 8, 64, 1, 28, 28, 64, 14, 14, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f);
+    genc_conv2d_forward(t48, t46, params + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, params + DCGAN_DISCRIMINATOR_CONV2D1_BIAS, scratch21, 8, 64, 1, 28, 28, 64, 14, 14, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f);
 
     /* models/dcgan.lua:23  discriminator.dropout1  -> [64,64,14,14] */
     genc_dropout_forward(t51, t48, dropout_mask50, 802816, 0.3f);
 
     /* models/dcgan.lua:24  discriminator.conv2d2 + leaky_relu  -> [64,128,7,7] */
-    genc_conv2d_forward(t52, t51, params + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, params + DCGAN_DISCRIMINATOR_CONV2D2_BIAS, scratch21, 8, 64, 64, 14, 14, 128, 7, 7, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f);
+    genc_conv2d_forward(t52, t51, params + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, params + DCGAN_DISCRIMINATOR_CONV2D2_BIAS, scratch22, 8, 64, 64, 14, 14, 128, 7, 7, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f);
 
     /* models/dcgan.lua:24  discriminator.dropout2  -> [64,128,7,7] */
     genc_dropout_forward(t55, t52, dropout_mask54, 401408, 0.3f);
 
     /* models/dcgan.lua:26  discriminator.dense1  -> [64,1] */
-    genc_dense_forward(t57, t55, params + DCGAN_DISCRIMINATOR_DENSE1_WEIGHT, params + DCGAN_DISCRIMINATOR_DENSE1_BIAS, 64, 6272, 1, GENC_ACT_IDENTITY, 0.0f);
+    genc_dense_forward(t57, t55, params + DCGAN_DISCRIMINATOR_DENSE1_WEIGHT, params + DCGAN_DISCRIMINATOR_DENSE1_BIAS, NULL, 64, 6272, 1, GENC_ACT_IDENTITY, 0.0f);
 
     /* models/dcgan.lua:39  bce_logits  -> [] */
     genc_bce_logits_forward(t58, t57, NULL, 1.0f, 64);
@@ -256,34 +258,34 @@ void dcgan_step_g(const float *params, float *state, float *grads, float *arena,
     genc_dropout_backward(dt52, dt55, dropout_mask54, 401408, 0.3f, 0);
 
     /* models/dcgan.lua:24  backward of discriminator.conv2d2 + leaky_relu */
-    genc_conv2d_backward(dt51, NULL, NULL, dt52, t52, NULL, params + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, scratch34, 8, 64, 64, 14, 14, 128, 7, 7, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
+    genc_conv2d_backward(dt51, NULL, NULL, dt52, t52, NULL, params + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, scratch35, 8, 64, 64, 14, 14, 128, 7, 7, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
 
     /* models/dcgan.lua:23  backward of discriminator.dropout1 */
     genc_dropout_backward(dt48, dt51, dropout_mask50, 802816, 0.3f, 0);
 
     /* models/dcgan.lua:23  backward of discriminator.conv2d1 + leaky_relu */
-    genc_conv2d_backward(dt46, NULL, NULL, dt48, t48, NULL, params + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, scratch35, 8, 64, 1, 28, 28, 64, 14, 14, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
+    genc_conv2d_backward(dt46, NULL, NULL, dt48, t48, NULL, params + DCGAN_DISCRIMINATOR_CONV2D1_WEIGHT, scratch36, 8, 64, 1, 28, 28, 64, 14, 14, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f, 0, 0);
 
     /* models/dcgan.lua:18  backward of generator.conv2d_transpose3 + tanh */
-    genc_conv2d_transpose_backward(dt44, grads + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_WEIGHT, grads + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_BIAS, dt46, t46, t44, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_WEIGHT, scratch36, 8, 64, 64, 28, 28, 1, 28, 28, 3, 1, 1, 1, GENC_ACT_TANH, 0.0f, 0, 0);
+    genc_conv2d_transpose_backward(dt44, grads + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_WEIGHT, grads + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_BIAS, dt46, t46, t44, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_WEIGHT, scratch37, 8, 64, 64, 28, 28, 1, 28, 28, 3, 1, 1, 1, GENC_ACT_TANH, 0.0f, 0, 0);
 
     /* models/dcgan.lua:17  backward of generator.batchnorm2 + relu */
     genc_batchnorm_backward(dt43, grads + DCGAN_GENERATOR_BATCHNORM2_GAMMA, grads + DCGAN_GENERATOR_BATCHNORM2_BETA, dt44, t44, t43, params + DCGAN_GENERATOR_BATCHNORM2_GAMMA, stats44, 64, 64, 784, GENC_ACT_RELU, 0.0f, 0, 0);
 
     /* models/dcgan.lua:17  backward of generator.conv2d_transpose2 */
-    genc_conv2d_transpose_backward(dt41, grads + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_WEIGHT, grads + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_BIAS, dt43, NULL, t41, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_WEIGHT, scratch37, 8, 64, 128, 14, 14, 64, 28, 28, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f, 0, 0);
+    genc_conv2d_transpose_backward(dt41, grads + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_WEIGHT, grads + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_BIAS, dt43, NULL, t41, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_WEIGHT, scratch38, 8, 64, 128, 14, 14, 64, 28, 28, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f, 0, 0);
 
     /* models/dcgan.lua:16  backward of generator.batchnorm1 + relu */
     genc_batchnorm_backward(dt40, grads + DCGAN_GENERATOR_BATCHNORM1_GAMMA, grads + DCGAN_GENERATOR_BATCHNORM1_BETA, dt41, t41, t40, params + DCGAN_GENERATOR_BATCHNORM1_GAMMA, stats41, 64, 128, 196, GENC_ACT_RELU, 0.0f, 0, 0);
 
     /* models/dcgan.lua:16  backward of generator.conv2d_transpose1 */
-    genc_conv2d_transpose_backward(dt37, grads + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_WEIGHT, grads + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_BIAS, dt40, NULL, t37, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_WEIGHT, scratch38, 8, 64, 256, 7, 7, 128, 14, 14, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f, 0, 0);
+    genc_conv2d_transpose_backward(dt37, grads + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_WEIGHT, grads + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_BIAS, dt40, NULL, t37, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_WEIGHT, scratch39, 8, 64, 256, 7, 7, 128, 14, 14, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f, 0, 0);
 
     /* models/dcgan.lua:14  backward of generator.dense1 + relu */
     genc_dense_backward(NULL, grads + DCGAN_GENERATOR_DENSE1_WEIGHT, grads + DCGAN_GENERATOR_DENSE1_BIAS, dt37, t37, z, params + DCGAN_GENERATOR_DENSE1_WEIGHT, NULL, 8, 64, 100, 12544, GENC_ACT_RELU, 0.0f, 0, 0);
 }
 
-/* generator_forward: inference forward pass. Arena: 6422528 floats with reuse (11847808 without). */
+/* generator_forward: inference forward pass. Arena: 6422528 floats with reuse (12650624 without). */
 void dcgan_generator_forward(const float *params, const float *state, float *arena, const float *const *inputs, float *const *outputs)
 {
     const float *input = inputs[0]; /* [64,100] */
@@ -293,27 +295,28 @@ void dcgan_generator_forward(const float *params, const float *state, float *are
     float *t66 = arena + 0; /* [64,64,28,28] generator.conv2d_transpose2 */
     float *t67 = arena + 3211264; /* [64,64,28,28] generator.batchnorm2 + relu */
     float *out_output = outputs[0]; /* [64,1,28,28] */
-    float *scratch7 = arena + 2408448; /* [451584] im2col of generator.conv2d_transpose1 */
-    float *scratch8 = arena + 4816896; /* [903168] im2col of generator.conv2d_transpose2 */
-    float *scratch9 = arena + 0; /* [56448] im2col of generator.conv2d_transpose3 + tanh */
+    float *scratch7 = arena + 0; /* [802816] im2col of generator.dense1 + relu */
+    float *scratch8 = arena + 2408448; /* [451584] im2col of generator.conv2d_transpose1 */
+    float *scratch9 = arena + 4816896; /* [903168] im2col of generator.conv2d_transpose2 */
+    float *scratch10 = arena + 0; /* [56448] im2col of generator.conv2d_transpose3 + tanh */
 
     /* models/dcgan.lua:14  generator.dense1 + relu  -> [64,12544] */
-    genc_dense_forward(t60, input, params + DCGAN_GENERATOR_DENSE1_WEIGHT, params + DCGAN_GENERATOR_DENSE1_BIAS, 64, 100, 12544, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t60, input, params + DCGAN_GENERATOR_DENSE1_WEIGHT, params + DCGAN_GENERATOR_DENSE1_BIAS, scratch7, 64, 100, 12544, GENC_ACT_RELU, 0.0f);
 
     /* models/dcgan.lua:16  generator.conv2d_transpose1  -> [64,128,14,14] */
-    genc_conv2d_transpose_forward(t63, t60, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_BIAS, scratch7, 8, 64, 256, 7, 7, 128, 14, 14, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f);
+    genc_conv2d_transpose_forward(t63, t60, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE1_BIAS, scratch8, 8, 64, 256, 7, 7, 128, 14, 14, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f);
 
     /* models/dcgan.lua:16  generator.batchnorm1 + relu  -> [64,128,14,14] */
     genc_batchnorm_inference(t64, t63, params + DCGAN_GENERATOR_BATCHNORM1_GAMMA, params + DCGAN_GENERATOR_BATCHNORM1_BETA, state + DCGAN_GENERATOR_BATCHNORM1_RUNNING_MEAN, state + DCGAN_GENERATOR_BATCHNORM1_RUNNING_VAR, 64, 128, 196, 0.001f, GENC_ACT_RELU, 0.0f);
 
     /* models/dcgan.lua:17  generator.conv2d_transpose2  -> [64,64,28,28] */
-    genc_conv2d_transpose_forward(t66, t64, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_BIAS, scratch8, 8, 64, 128, 14, 14, 64, 28, 28, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f);
+    genc_conv2d_transpose_forward(t66, t64, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE2_BIAS, scratch9, 8, 64, 128, 14, 14, 64, 28, 28, 3, 2, 0, 0, GENC_ACT_IDENTITY, 0.0f);
 
     /* models/dcgan.lua:17  generator.batchnorm2 + relu  -> [64,64,28,28] */
     genc_batchnorm_inference(t67, t66, params + DCGAN_GENERATOR_BATCHNORM2_GAMMA, params + DCGAN_GENERATOR_BATCHNORM2_BETA, state + DCGAN_GENERATOR_BATCHNORM2_RUNNING_MEAN, state + DCGAN_GENERATOR_BATCHNORM2_RUNNING_VAR, 64, 64, 784, 0.001f, GENC_ACT_RELU, 0.0f);
 
     /* models/dcgan.lua:18  generator.conv2d_transpose3 + tanh  -> [64,1,28,28] */
-    genc_conv2d_transpose_forward(out_output, t67, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_BIAS, scratch9, 8, 64, 64, 28, 28, 1, 28, 28, 3, 1, 1, 1, GENC_ACT_TANH, 0.0f);
+    genc_conv2d_transpose_forward(out_output, t67, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_WEIGHT, params + DCGAN_GENERATOR_CONV2D_TRANSPOSE3_BIAS, scratch10, 8, 64, 64, 28, 28, 1, 28, 28, 3, 1, 1, 1, GENC_ACT_TANH, 0.0f);
 }
 
 /* discriminator_forward: inference forward pass. Arena: 1430016 floats with reuse (1444128 without). */
@@ -334,7 +337,7 @@ void dcgan_discriminator_forward(const float *params, const float *state, float 
     genc_conv2d_forward(t74, t72, params + DCGAN_DISCRIMINATOR_CONV2D2_WEIGHT, params + DCGAN_DISCRIMINATOR_CONV2D2_BIAS, scratch5, 8, 64, 64, 14, 14, 128, 7, 7, 3, 2, 0, 0, GENC_ACT_LEAKY_RELU, 0.2f);
 
     /* models/dcgan.lua:26  discriminator.dense1  -> [64,1] */
-    genc_dense_forward(out_output, t74, params + DCGAN_DISCRIMINATOR_DENSE1_WEIGHT, params + DCGAN_DISCRIMINATOR_DENSE1_BIAS, 64, 6272, 1, GENC_ACT_IDENTITY, 0.0f);
+    genc_dense_forward(out_output, t74, params + DCGAN_DISCRIMINATOR_DENSE1_WEIGHT, params + DCGAN_DISCRIMINATOR_DENSE1_BIAS, NULL, 64, 6272, 1, GENC_ACT_IDENTITY, 0.0f);
 }
 
 /* ---- descriptor: what the generic trainer in the runtime reads ---- */

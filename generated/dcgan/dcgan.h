@@ -12,7 +12,7 @@ extern "C" {
 #define DCGAN_BATCH 64
 #define DCGAN_PARAMS 1717506 /* floats in the parameter block (and in the gradient block) */
 #define DCGAN_STATE 384 /* floats of running statistics, not trained */
-#define DCGAN_ARENA 16859520 /* floats of scratch memory; 32197856 without reuse */
+#define DCGAN_ARENA 16859520 /* floats of scratch memory; 33000672 without reuse */
 
 /* Parameter offsets in the block, in floats, and their shapes. */
 #define DCGAN_GENERATOR_DENSE1_WEIGHT 0 /* [12544,100] */

@@ -6,7 +6,7 @@
 #include <string.h>
 
 /* Step "d" (models/mlp_gan.lua:28): forward and backward of its loss; writes the gradients of discriminator, which adam updates.
-   Arena: 156752 floats with reuse (247136 without). */
+   Arena: 156752 floats with reuse (346464 without). */
 void mlp_gan_step_d(const float *params, float *state, float *grads, float *arena, const float *const *inputs, float *loss)
 {
     (void)state;
@@ -15,15 +15,22 @@ void mlp_gan_step_d(const float *params, float *state, float *grads, float *aren
     float *t4 = arena + 107520; /* [64,128] discriminator.dense1 + relu */
     float *t6 = arena + 115712; /* [64,128] discriminator.dense2 + relu */
     float *t8 = arena + 156672; /* [64,1] discriminator.dense3 */
-    float *t9 = arena + 16384; /* [] bce_logits */
+    float *t9 = arena + 50176; /* [] bce_logits */
     float *t10 = arena + 0; /* [64,128] generator.dense1 + relu */
-    float *t12 = arena + 8192; /* [64,128] generator.dense2 + relu */
+    float *t12 = arena + 123904; /* [64,128] generator.dense2 + relu */
     float *t14 = arena + 57344; /* [64,784] generator.dense3 + sigmoid */
     float *t18 = arena + 123904; /* [64,128] discriminator.dense1 + relu */
     float *t20 = arena + 132096; /* [64,128] discriminator.dense2 + relu */
     float *t22 = arena + 0; /* [64,1] discriminator.dense3 */
     float *t23 = arena + 64; /* [] bce_logits */
     float *t24 = arena + 80; /* [] add */
+    float *scratch14 = arena + 0; /* [8192] im2col of discriminator.dense1 + relu */
+    float *scratch15 = arena + 0; /* [8192] im2col of discriminator.dense2 + relu */
+    float *scratch16 = arena + 8192; /* [8192] im2col of generator.dense1 + relu */
+    float *scratch17 = arena + 8192; /* [8192] im2col of generator.dense2 + relu */
+    float *scratch18 = arena + 0; /* [50176] im2col of generator.dense3 + sigmoid */
+    float *scratch19 = arena + 0; /* [8192] im2col of discriminator.dense1 + relu */
+    float *scratch20 = arena + 0; /* [8192] im2col of discriminator.dense2 + relu */
     float *dt4 = arena + 65536; /* [64,128] gradient of discriminator.dense1 + relu */
     float *dt6 = arena + 57344; /* [64,128] gradient of discriminator.dense2 + relu */
     float *dt8 = arena + 0; /* [64,1] gradient of discriminator.dense3 */
@@ -33,38 +40,38 @@ void mlp_gan_step_d(const float *params, float *state, float *grads, float *aren
     float *dt22 = arena + 64; /* [64,1] gradient of discriminator.dense3 */
     float *dt23 = arena + 128; /* [] gradient of bce_logits */
     float *dt24 = arena + 64; /* [] gradient of add */
-    float *scratch23 = arena + 0; /* [57344] im2col of discriminator.dense2 + relu */
-    float *scratch24 = arena + 0; /* [57344] im2col of discriminator.dense2 + relu */
+    float *scratch30 = arena + 0; /* [57344] im2col of discriminator.dense2 + relu */
+    float *scratch31 = arena + 0; /* [57344] im2col of discriminator.dense2 + relu */
 
     /* models/mlp_gan.lua:16  discriminator.dense1 + relu  -> [64,128] */
-    genc_dense_forward(t4, images, params + MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, params + MLP_GAN_DISCRIMINATOR_DENSE1_BIAS, 64, 784, 128, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t4, images, params + MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, params + MLP_GAN_DISCRIMINATOR_DENSE1_BIAS, scratch14, 64, 784, 128, GENC_ACT_RELU, 0.0f);
 
     /* models/mlp_gan.lua:17  discriminator.dense2 + relu  -> [64,128] */
-    genc_dense_forward(t6, t4, params + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, params + MLP_GAN_DISCRIMINATOR_DENSE2_BIAS, 64, 128, 128, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t6, t4, params + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, params + MLP_GAN_DISCRIMINATOR_DENSE2_BIAS, scratch15, 64, 128, 128, GENC_ACT_RELU, 0.0f);
 
     /* models/mlp_gan.lua:18  discriminator.dense3  -> [64,1] */
-    genc_dense_forward(t8, t6, params + MLP_GAN_DISCRIMINATOR_DENSE3_WEIGHT, params + MLP_GAN_DISCRIMINATOR_DENSE3_BIAS, 64, 128, 1, GENC_ACT_IDENTITY, 0.0f);
+    genc_dense_forward(t8, t6, params + MLP_GAN_DISCRIMINATOR_DENSE3_WEIGHT, params + MLP_GAN_DISCRIMINATOR_DENSE3_BIAS, NULL, 64, 128, 1, GENC_ACT_IDENTITY, 0.0f);
 
     /* models/mlp_gan.lua:28  bce_logits  -> [] */
     genc_bce_logits_forward(t9, t8, NULL, 1.0f, 64);
 
     /* models/mlp_gan.lua:7  generator.dense1 + relu  -> [64,128] */
-    genc_dense_forward(t10, z, params + MLP_GAN_GENERATOR_DENSE1_WEIGHT, params + MLP_GAN_GENERATOR_DENSE1_BIAS, 64, 100, 128, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t10, z, params + MLP_GAN_GENERATOR_DENSE1_WEIGHT, params + MLP_GAN_GENERATOR_DENSE1_BIAS, scratch16, 64, 100, 128, GENC_ACT_RELU, 0.0f);
 
     /* models/mlp_gan.lua:8  generator.dense2 + relu  -> [64,128] */
-    genc_dense_forward(t12, t10, params + MLP_GAN_GENERATOR_DENSE2_WEIGHT, params + MLP_GAN_GENERATOR_DENSE2_BIAS, 64, 128, 128, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t12, t10, params + MLP_GAN_GENERATOR_DENSE2_WEIGHT, params + MLP_GAN_GENERATOR_DENSE2_BIAS, scratch17, 64, 128, 128, GENC_ACT_RELU, 0.0f);
 
     /* models/mlp_gan.lua:9  generator.dense3 + sigmoid  -> [64,784] */
-    genc_dense_forward(t14, t12, params + MLP_GAN_GENERATOR_DENSE3_WEIGHT, params + MLP_GAN_GENERATOR_DENSE3_BIAS, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f);
+    genc_dense_forward(t14, t12, params + MLP_GAN_GENERATOR_DENSE3_WEIGHT, params + MLP_GAN_GENERATOR_DENSE3_BIAS, scratch18, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f);
 
     /* models/mlp_gan.lua:16  discriminator.dense1 + relu  -> [64,128] */
-    genc_dense_forward(t18, t14, params + MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, params + MLP_GAN_DISCRIMINATOR_DENSE1_BIAS, 64, 784, 128, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t18, t14, params + MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, params + MLP_GAN_DISCRIMINATOR_DENSE1_BIAS, scratch19, 64, 784, 128, GENC_ACT_RELU, 0.0f);
 
     /* models/mlp_gan.lua:17  discriminator.dense2 + relu  -> [64,128] */
-    genc_dense_forward(t20, t18, params + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, params + MLP_GAN_DISCRIMINATOR_DENSE2_BIAS, 64, 128, 128, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t20, t18, params + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, params + MLP_GAN_DISCRIMINATOR_DENSE2_BIAS, scratch20, 64, 128, 128, GENC_ACT_RELU, 0.0f);
 
     /* models/mlp_gan.lua:18  discriminator.dense3  -> [64,1] */
-    genc_dense_forward(t22, t20, params + MLP_GAN_DISCRIMINATOR_DENSE3_WEIGHT, params + MLP_GAN_DISCRIMINATOR_DENSE3_BIAS, 64, 128, 1, GENC_ACT_IDENTITY, 0.0f);
+    genc_dense_forward(t22, t20, params + MLP_GAN_DISCRIMINATOR_DENSE3_WEIGHT, params + MLP_GAN_DISCRIMINATOR_DENSE3_BIAS, NULL, 64, 128, 1, GENC_ACT_IDENTITY, 0.0f);
 
     /* models/mlp_gan.lua:28  bce_logits  -> [] */
     genc_bce_logits_forward(t23, t22, NULL, 0.0f, 64);
@@ -86,7 +93,7 @@ void mlp_gan_step_d(const float *params, float *state, float *grads, float *aren
     genc_dense_backward(dt20, grads + MLP_GAN_DISCRIMINATOR_DENSE3_WEIGHT, grads + MLP_GAN_DISCRIMINATOR_DENSE3_BIAS, dt22, NULL, t20, params + MLP_GAN_DISCRIMINATOR_DENSE3_WEIGHT, NULL, 8, 64, 128, 1, GENC_ACT_IDENTITY, 0.0f, 0, 0);
 
     /* models/mlp_gan.lua:17  backward of discriminator.dense2 + relu */
-    genc_dense_backward(dt18, grads + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, grads + MLP_GAN_DISCRIMINATOR_DENSE2_BIAS, dt20, t20, t18, params + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, scratch23, 8, 64, 128, 128, GENC_ACT_RELU, 0.0f, 0, 0);
+    genc_dense_backward(dt18, grads + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, grads + MLP_GAN_DISCRIMINATOR_DENSE2_BIAS, dt20, t20, t18, params + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, scratch30, 8, 64, 128, 128, GENC_ACT_RELU, 0.0f, 0, 0);
 
     /* models/mlp_gan.lua:16  backward of discriminator.dense1 + relu */
     genc_dense_backward(NULL, grads + MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, grads + MLP_GAN_DISCRIMINATOR_DENSE1_BIAS, dt18, t18, t14, params + MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, NULL, 8, 64, 784, 128, GENC_ACT_RELU, 0.0f, 0, 0);
@@ -98,14 +105,14 @@ void mlp_gan_step_d(const float *params, float *state, float *grads, float *aren
     genc_dense_backward(dt6, grads + MLP_GAN_DISCRIMINATOR_DENSE3_WEIGHT, grads + MLP_GAN_DISCRIMINATOR_DENSE3_BIAS, dt8, NULL, t6, params + MLP_GAN_DISCRIMINATOR_DENSE3_WEIGHT, NULL, 8, 64, 128, 1, GENC_ACT_IDENTITY, 0.0f, 0, 1);
 
     /* models/mlp_gan.lua:17  backward of discriminator.dense2 + relu */
-    genc_dense_backward(dt4, grads + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, grads + MLP_GAN_DISCRIMINATOR_DENSE2_BIAS, dt6, t6, t4, params + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, scratch24, 8, 64, 128, 128, GENC_ACT_RELU, 0.0f, 0, 1);
+    genc_dense_backward(dt4, grads + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, grads + MLP_GAN_DISCRIMINATOR_DENSE2_BIAS, dt6, t6, t4, params + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, scratch31, 8, 64, 128, 128, GENC_ACT_RELU, 0.0f, 0, 1);
 
     /* models/mlp_gan.lua:16  backward of discriminator.dense1 + relu */
     genc_dense_backward(NULL, grads + MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, grads + MLP_GAN_DISCRIMINATOR_DENSE1_BIAS, dt4, t4, images, params + MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, NULL, 8, 64, 784, 128, GENC_ACT_RELU, 0.0f, 0, 1);
 }
 
 /* Step "g" (models/mlp_gan.lua:30): forward and backward of its loss; writes the gradients of generator, which adam updates.
-   Arena: 484352 floats with reuse (689312 without). */
+   Arena: 484352 floats with reuse (772256 without). */
 void mlp_gan_step_g(const float *params, float *state, float *grads, float *arena, const float *const *inputs, float *loss)
 {
     (void)state;
@@ -117,6 +124,11 @@ void mlp_gan_step_g(const float *params, float *state, float *grads, float *aren
     float *t35 = arena + 57344; /* [64,128] discriminator.dense2 + relu */
     float *t37 = arena + 0; /* [64,1] discriminator.dense3 */
     float *t38 = arena + 64; /* [] bce_logits */
+    float *scratch8 = arena + 0; /* [8192] im2col of generator.dense1 + relu */
+    float *scratch9 = arena + 0; /* [8192] im2col of generator.dense2 + relu */
+    float *scratch10 = arena + 0; /* [50176] im2col of generator.dense3 + sigmoid */
+    float *scratch11 = arena + 0; /* [8192] im2col of discriminator.dense1 + relu */
+    float *scratch12 = arena + 0; /* [8192] im2col of discriminator.dense2 + relu */
     float *dt25 = arena + 65536; /* [64,128] gradient of generator.dense1 + relu */
     float *dt27 = arena + 57344; /* [64,128] gradient of generator.dense2 + relu */
     float *dt29 = arena + 401408; /* [64,784] gradient of generator.dense3 + sigmoid */
@@ -124,28 +136,28 @@ void mlp_gan_step_g(const float *params, float *state, float *grads, float *aren
     float *dt35 = arena + 65536; /* [64,128] gradient of discriminator.dense2 + relu */
     float *dt37 = arena + 64; /* [64,1] gradient of discriminator.dense3 */
     float *dt38 = arena + 128; /* [] gradient of bce_logits */
-    float *scratch15 = arena + 0; /* [57344] im2col of discriminator.dense2 + relu */
-    float *scratch16 = arena + 0; /* [351232] im2col of discriminator.dense1 + relu */
-    float *scratch17 = arena + 0; /* [57344] im2col of generator.dense3 + sigmoid */
-    float *scratch18 = arena + 0; /* [57344] im2col of generator.dense2 + relu */
+    float *scratch20 = arena + 0; /* [57344] im2col of discriminator.dense2 + relu */
+    float *scratch21 = arena + 0; /* [351232] im2col of discriminator.dense1 + relu */
+    float *scratch22 = arena + 0; /* [57344] im2col of generator.dense3 + sigmoid */
+    float *scratch23 = arena + 0; /* [57344] im2col of generator.dense2 + relu */
 
     /* models/mlp_gan.lua:7  generator.dense1 + relu  -> [64,128] */
-    genc_dense_forward(t25, z, params + MLP_GAN_GENERATOR_DENSE1_WEIGHT, params + MLP_GAN_GENERATOR_DENSE1_BIAS, 64, 100, 128, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t25, z, params + MLP_GAN_GENERATOR_DENSE1_WEIGHT, params + MLP_GAN_GENERATOR_DENSE1_BIAS, scratch8, 64, 100, 128, GENC_ACT_RELU, 0.0f);
 
     /* models/mlp_gan.lua:8  generator.dense2 + relu  -> [64,128] */
-    genc_dense_forward(t27, t25, params + MLP_GAN_GENERATOR_DENSE2_WEIGHT, params + MLP_GAN_GENERATOR_DENSE2_BIAS, 64, 128, 128, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t27, t25, params + MLP_GAN_GENERATOR_DENSE2_WEIGHT, params + MLP_GAN_GENERATOR_DENSE2_BIAS, scratch9, 64, 128, 128, GENC_ACT_RELU, 0.0f);
 
     /* models/mlp_gan.lua:9  generator.dense3 + sigmoid  -> [64,784] */
-    genc_dense_forward(t29, t27, params + MLP_GAN_GENERATOR_DENSE3_WEIGHT, params + MLP_GAN_GENERATOR_DENSE3_BIAS, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f);
+    genc_dense_forward(t29, t27, params + MLP_GAN_GENERATOR_DENSE3_WEIGHT, params + MLP_GAN_GENERATOR_DENSE3_BIAS, scratch10, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f);
 
     /* models/mlp_gan.lua:16  discriminator.dense1 + relu  -> [64,128] */
-    genc_dense_forward(t33, t29, params + MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, params + MLP_GAN_DISCRIMINATOR_DENSE1_BIAS, 64, 784, 128, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t33, t29, params + MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, params + MLP_GAN_DISCRIMINATOR_DENSE1_BIAS, scratch11, 64, 784, 128, GENC_ACT_RELU, 0.0f);
 
     /* models/mlp_gan.lua:17  discriminator.dense2 + relu  -> [64,128] */
-    genc_dense_forward(t35, t33, params + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, params + MLP_GAN_DISCRIMINATOR_DENSE2_BIAS, 64, 128, 128, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t35, t33, params + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, params + MLP_GAN_DISCRIMINATOR_DENSE2_BIAS, scratch12, 64, 128, 128, GENC_ACT_RELU, 0.0f);
 
     /* models/mlp_gan.lua:18  discriminator.dense3  -> [64,1] */
-    genc_dense_forward(t37, t35, params + MLP_GAN_DISCRIMINATOR_DENSE3_WEIGHT, params + MLP_GAN_DISCRIMINATOR_DENSE3_BIAS, 64, 128, 1, GENC_ACT_IDENTITY, 0.0f);
+    genc_dense_forward(t37, t35, params + MLP_GAN_DISCRIMINATOR_DENSE3_WEIGHT, params + MLP_GAN_DISCRIMINATOR_DENSE3_BIAS, NULL, 64, 128, 1, GENC_ACT_IDENTITY, 0.0f);
 
     /* models/mlp_gan.lua:30  bce_logits  -> [] */
     genc_bce_logits_forward(t38, t37, NULL, 1.0f, 64);
@@ -161,41 +173,44 @@ void mlp_gan_step_g(const float *params, float *state, float *grads, float *aren
     genc_dense_backward(dt35, NULL, NULL, dt37, NULL, NULL, params + MLP_GAN_DISCRIMINATOR_DENSE3_WEIGHT, NULL, 8, 64, 128, 1, GENC_ACT_IDENTITY, 0.0f, 0, 0);
 
     /* models/mlp_gan.lua:17  backward of discriminator.dense2 + relu */
-    genc_dense_backward(dt33, NULL, NULL, dt35, t35, NULL, params + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, scratch15, 8, 64, 128, 128, GENC_ACT_RELU, 0.0f, 0, 0);
+    genc_dense_backward(dt33, NULL, NULL, dt35, t35, NULL, params + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, scratch20, 8, 64, 128, 128, GENC_ACT_RELU, 0.0f, 0, 0);
 
     /* models/mlp_gan.lua:16  backward of discriminator.dense1 + relu */
-    genc_dense_backward(dt29, NULL, NULL, dt33, t33, NULL, params + MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, scratch16, 8, 64, 784, 128, GENC_ACT_RELU, 0.0f, 0, 0);
+    genc_dense_backward(dt29, NULL, NULL, dt33, t33, NULL, params + MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, scratch21, 8, 64, 784, 128, GENC_ACT_RELU, 0.0f, 0, 0);
 
     /* models/mlp_gan.lua:9  backward of generator.dense3 + sigmoid */
-    genc_dense_backward(dt27, grads + MLP_GAN_GENERATOR_DENSE3_WEIGHT, grads + MLP_GAN_GENERATOR_DENSE3_BIAS, dt29, t29, t27, params + MLP_GAN_GENERATOR_DENSE3_WEIGHT, scratch17, 8, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f, 0, 0);
+    genc_dense_backward(dt27, grads + MLP_GAN_GENERATOR_DENSE3_WEIGHT, grads + MLP_GAN_GENERATOR_DENSE3_BIAS, dt29, t29, t27, params + MLP_GAN_GENERATOR_DENSE3_WEIGHT, scratch22, 8, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f, 0, 0);
 
     /* models/mlp_gan.lua:8  backward of generator.dense2 + relu */
-    genc_dense_backward(dt25, grads + MLP_GAN_GENERATOR_DENSE2_WEIGHT, grads + MLP_GAN_GENERATOR_DENSE2_BIAS, dt27, t27, t25, params + MLP_GAN_GENERATOR_DENSE2_WEIGHT, scratch18, 8, 64, 128, 128, GENC_ACT_RELU, 0.0f, 0, 0);
+    genc_dense_backward(dt25, grads + MLP_GAN_GENERATOR_DENSE2_WEIGHT, grads + MLP_GAN_GENERATOR_DENSE2_BIAS, dt27, t27, t25, params + MLP_GAN_GENERATOR_DENSE2_WEIGHT, scratch23, 8, 64, 128, 128, GENC_ACT_RELU, 0.0f, 0, 0);
 
     /* models/mlp_gan.lua:7  backward of generator.dense1 + relu */
     genc_dense_backward(NULL, grads + MLP_GAN_GENERATOR_DENSE1_WEIGHT, grads + MLP_GAN_GENERATOR_DENSE1_BIAS, dt25, t25, z, params + MLP_GAN_GENERATOR_DENSE1_WEIGHT, NULL, 8, 64, 100, 128, GENC_ACT_RELU, 0.0f, 0, 0);
 }
 
-/* generator_forward: inference forward pass. Arena: 16384 floats with reuse (16384 without). */
+/* generator_forward: inference forward pass. Arena: 58368 floats with reuse (82944 without). */
 void mlp_gan_generator_forward(const float *params, const float *state, float *arena, const float *const *inputs, float *const *outputs)
 {
     (void)state;
     const float *input = inputs[0]; /* [64,100] */
     float *t40 = arena + 0; /* [64,128] generator.dense1 + relu */
-    float *t42 = arena + 8192; /* [64,128] generator.dense2 + relu */
+    float *t42 = arena + 50176; /* [64,128] generator.dense2 + relu */
     float *out_output = outputs[0]; /* [64,784] */
+    float *scratch4 = arena + 8192; /* [8192] im2col of generator.dense1 + relu */
+    float *scratch5 = arena + 8192; /* [8192] im2col of generator.dense2 + relu */
+    float *scratch6 = arena + 0; /* [50176] im2col of generator.dense3 + sigmoid */
 
     /* models/mlp_gan.lua:7  generator.dense1 + relu  -> [64,128] */
-    genc_dense_forward(t40, input, params + MLP_GAN_GENERATOR_DENSE1_WEIGHT, params + MLP_GAN_GENERATOR_DENSE1_BIAS, 64, 100, 128, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t40, input, params + MLP_GAN_GENERATOR_DENSE1_WEIGHT, params + MLP_GAN_GENERATOR_DENSE1_BIAS, scratch4, 64, 100, 128, GENC_ACT_RELU, 0.0f);
 
     /* models/mlp_gan.lua:8  generator.dense2 + relu  -> [64,128] */
-    genc_dense_forward(t42, t40, params + MLP_GAN_GENERATOR_DENSE2_WEIGHT, params + MLP_GAN_GENERATOR_DENSE2_BIAS, 64, 128, 128, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t42, t40, params + MLP_GAN_GENERATOR_DENSE2_WEIGHT, params + MLP_GAN_GENERATOR_DENSE2_BIAS, scratch5, 64, 128, 128, GENC_ACT_RELU, 0.0f);
 
     /* models/mlp_gan.lua:9  generator.dense3 + sigmoid  -> [64,784] */
-    genc_dense_forward(out_output, t42, params + MLP_GAN_GENERATOR_DENSE3_WEIGHT, params + MLP_GAN_GENERATOR_DENSE3_BIAS, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f);
+    genc_dense_forward(out_output, t42, params + MLP_GAN_GENERATOR_DENSE3_WEIGHT, params + MLP_GAN_GENERATOR_DENSE3_BIAS, scratch6, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f);
 }
 
-/* discriminator_forward: inference forward pass. Arena: 16384 floats with reuse (16384 without). */
+/* discriminator_forward: inference forward pass. Arena: 24576 floats with reuse (32768 without). */
 void mlp_gan_discriminator_forward(const float *params, const float *state, float *arena, const float *const *inputs, float *const *outputs)
 {
     (void)state;
@@ -203,15 +218,17 @@ void mlp_gan_discriminator_forward(const float *params, const float *state, floa
     float *t49 = arena + 0; /* [64,128] discriminator.dense1 + relu */
     float *t51 = arena + 8192; /* [64,128] discriminator.dense2 + relu */
     float *out_output = outputs[0]; /* [64,1] */
+    float *scratch4 = arena + 8192; /* [8192] im2col of discriminator.dense1 + relu */
+    float *scratch5 = arena + 16384; /* [8192] im2col of discriminator.dense2 + relu */
 
     /* models/mlp_gan.lua:16  discriminator.dense1 + relu  -> [64,128] */
-    genc_dense_forward(t49, input, params + MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, params + MLP_GAN_DISCRIMINATOR_DENSE1_BIAS, 64, 784, 128, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t49, input, params + MLP_GAN_DISCRIMINATOR_DENSE1_WEIGHT, params + MLP_GAN_DISCRIMINATOR_DENSE1_BIAS, scratch4, 64, 784, 128, GENC_ACT_RELU, 0.0f);
 
     /* models/mlp_gan.lua:17  discriminator.dense2 + relu  -> [64,128] */
-    genc_dense_forward(t51, t49, params + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, params + MLP_GAN_DISCRIMINATOR_DENSE2_BIAS, 64, 128, 128, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t51, t49, params + MLP_GAN_DISCRIMINATOR_DENSE2_WEIGHT, params + MLP_GAN_DISCRIMINATOR_DENSE2_BIAS, scratch5, 64, 128, 128, GENC_ACT_RELU, 0.0f);
 
     /* models/mlp_gan.lua:18  discriminator.dense3  -> [64,1] */
-    genc_dense_forward(out_output, t51, params + MLP_GAN_DISCRIMINATOR_DENSE3_WEIGHT, params + MLP_GAN_DISCRIMINATOR_DENSE3_BIAS, 64, 128, 1, GENC_ACT_IDENTITY, 0.0f);
+    genc_dense_forward(out_output, t51, params + MLP_GAN_DISCRIMINATOR_DENSE3_WEIGHT, params + MLP_GAN_DISCRIMINATOR_DENSE3_BIAS, NULL, 64, 128, 1, GENC_ACT_IDENTITY, 0.0f);
 }
 
 /* ---- descriptor: what the generic trainer in the runtime reads ---- */

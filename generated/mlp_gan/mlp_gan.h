@@ -12,7 +12,7 @@ extern "C" {
 #define MLP_GAN_BATCH 64
 #define MLP_GAN_PARAMS 247697 /* floats in the parameter block (and in the gradient block) */
 #define MLP_GAN_STATE 0 /* floats of running statistics, not trained */
-#define MLP_GAN_ARENA 484352 /* floats of scratch memory; 689312 without reuse */
+#define MLP_GAN_ARENA 484352 /* floats of scratch memory; 772256 without reuse */
 
 /* Parameter offsets in the block, in floats, and their shapes. */
 #define MLP_GAN_GENERATOR_DENSE1_WEIGHT 0 /* [128,100] */

@@ -6,26 +6,29 @@
 #include <string.h>
 
 /* Step "elbo" (models/vae.lua:31): forward and backward of its loss; writes the gradients of encoder decoder, which adam updates.
-   Arena: 187392 floats with reuse (231328 without). */
+   Arena: 187392 floats with reuse (297888 without). */
 void vae_step_elbo(const float *params, float *state, float *grads, float *arena, const float *const *inputs, float *loss)
 {
     (void)state;
     const float *images = inputs[0]; /* [64,1,28,28] */
     const float *eps = inputs[1]; /* [64,20] */
     float *t3 = arena + 157696; /* [64,128] encoder.dense1 + relu */
-    float *t5 = arena + 0; /* [64,20] encoder.logvar.dense1 */
-    float *t6 = arena + 1280; /* [64,20] encoder.mean.dense1 */
-    float *t7 = arena + 2560; /* [64,20] affine */
+    float *t5 = arena + 50176; /* [64,20] encoder.logvar.dense1 */
+    float *t6 = arena + 51456; /* [64,20] encoder.mean.dense1 */
+    float *t7 = arena + 0; /* [64,20] affine */
     float *t8 = arena + 182272; /* [64,20] exp */
-    float *t10 = arena + 2560; /* [64,20] mul */
+    float *t10 = arena + 0; /* [64,20] mul */
     float *t11 = arena + 183552; /* [64,20] add */
     float *t12 = arena + 165888; /* [64,128] decoder.dense1 + relu */
     float *t14 = arena + 57344; /* [64,784] decoder.dense2 + sigmoid */
-    float *t17 = arena + 2560; /* [] bce */
-    float *t18 = arena + 2576; /* [] affine */
-    float *t19 = arena + 2560; /* [] kl_normal */
-    float *t20 = arena + 2592; /* [] affine */
-    float *t21 = arena + 2560; /* [] add */
+    float *t17 = arena + 0; /* [] bce */
+    float *t18 = arena + 16; /* [] affine */
+    float *t19 = arena + 0; /* [] kl_normal */
+    float *t20 = arena + 32; /* [] affine */
+    float *t21 = arena + 0; /* [] add */
+    float *scratch16 = arena + 0; /* [8192] im2col of encoder.dense1 + relu */
+    float *scratch17 = arena + 0; /* [8192] im2col of decoder.dense1 + relu */
+    float *scratch18 = arena + 0; /* [50176] im2col of decoder.dense2 + sigmoid */
     float *dt3 = arena + 0; /* [64,128] gradient of encoder.dense1 + relu */
     float *dt5 = arena + 184832; /* [64,20] gradient of encoder.logvar.dense1 */
     float *dt6 = arena + 186112; /* [64,20] gradient of encoder.mean.dense1 */
@@ -36,23 +39,23 @@ void vae_step_elbo(const float *params, float *state, float *grads, float *arena
     float *dt12 = arena + 174080; /* [64,128] gradient of decoder.dense1 + relu */
     float *dt14 = arena + 107520; /* [64,784] gradient of decoder.dense2 + sigmoid */
     float *dt17 = arena + 0; /* [] gradient of bce */
-    float *dt18 = arena + 2576; /* [] gradient of affine */
-    float *dt19 = arena + 2560; /* [] gradient of kl_normal */
-    float *dt20 = arena + 2592; /* [] gradient of affine */
-    float *dt21 = arena + 2560; /* [] gradient of add */
-    float *scratch30 = arena + 0; /* [57344] im2col of decoder.dense2 + sigmoid */
-    float *scratch31 = arena + 0; /* [8960] im2col of decoder.dense1 + relu */
-    float *scratch32 = arena + 8192; /* [8192] im2col of encoder.mean.dense1 */
-    float *scratch33 = arena + 8192; /* [8192] im2col of encoder.logvar.dense1 */
+    float *dt18 = arena + 16; /* [] gradient of affine */
+    float *dt19 = arena + 0; /* [] gradient of kl_normal */
+    float *dt20 = arena + 32; /* [] gradient of affine */
+    float *dt21 = arena + 0; /* [] gradient of add */
+    float *scratch33 = arena + 0; /* [57344] im2col of decoder.dense2 + sigmoid */
+    float *scratch34 = arena + 0; /* [8960] im2col of decoder.dense1 + relu */
+    float *scratch35 = arena + 8192; /* [8192] im2col of encoder.mean.dense1 */
+    float *scratch36 = arena + 8192; /* [8192] im2col of encoder.logvar.dense1 */
 
     /* models/vae.lua:9  encoder.dense1 + relu  -> [64,128] */
-    genc_dense_forward(t3, images, params + VAE_ENCODER_DENSE1_WEIGHT, params + VAE_ENCODER_DENSE1_BIAS, 64, 784, 128, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t3, images, params + VAE_ENCODER_DENSE1_WEIGHT, params + VAE_ENCODER_DENSE1_BIAS, scratch16, 64, 784, 128, GENC_ACT_RELU, 0.0f);
 
     /* models/vae.lua:10  encoder.logvar.dense1  -> [64,20] */
-    genc_dense_forward(t5, t3, params + VAE_ENCODER_LOGVAR_DENSE1_WEIGHT, params + VAE_ENCODER_LOGVAR_DENSE1_BIAS, 64, 128, 20, GENC_ACT_IDENTITY, 0.0f);
+    genc_dense_forward(t5, t3, params + VAE_ENCODER_LOGVAR_DENSE1_WEIGHT, params + VAE_ENCODER_LOGVAR_DENSE1_BIAS, NULL, 64, 128, 20, GENC_ACT_IDENTITY, 0.0f);
 
     /* models/vae.lua:10  encoder.mean.dense1  -> [64,20] */
-    genc_dense_forward(t6, t3, params + VAE_ENCODER_MEAN_DENSE1_WEIGHT, params + VAE_ENCODER_MEAN_DENSE1_BIAS, 64, 128, 20, GENC_ACT_IDENTITY, 0.0f);
+    genc_dense_forward(t6, t3, params + VAE_ENCODER_MEAN_DENSE1_WEIGHT, params + VAE_ENCODER_MEAN_DENSE1_BIAS, NULL, 64, 128, 20, GENC_ACT_IDENTITY, 0.0f);
 
     /* models/vae.lua:22  affine  -> [64,20] */
     genc_affine_forward(t7, t5, 1280, 0.5f, 0.0f);
@@ -67,10 +70,10 @@ void vae_step_elbo(const float *params, float *state, float *grads, float *arena
     genc_add_forward(t11, t6, t10, 1280);
 
     /* models/vae.lua:15  decoder.dense1 + relu  -> [64,128] */
-    genc_dense_forward(t12, t11, params + VAE_DECODER_DENSE1_WEIGHT, params + VAE_DECODER_DENSE1_BIAS, 64, 20, 128, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t12, t11, params + VAE_DECODER_DENSE1_WEIGHT, params + VAE_DECODER_DENSE1_BIAS, scratch17, 64, 20, 128, GENC_ACT_RELU, 0.0f);
 
     /* models/vae.lua:16  decoder.dense2 + sigmoid  -> [64,784] */
-    genc_dense_forward(t14, t12, params + VAE_DECODER_DENSE2_WEIGHT, params + VAE_DECODER_DENSE2_BIAS, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f);
+    genc_dense_forward(t14, t12, params + VAE_DECODER_DENSE2_WEIGHT, params + VAE_DECODER_DENSE2_BIAS, scratch18, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f);
 
     /* models/vae.lua:31  bce  -> [] */
     genc_bce_forward(t17, t14, images, 0.0f, 50176);
@@ -107,10 +110,10 @@ void vae_step_elbo(const float *params, float *state, float *grads, float *arena
     genc_bce_backward(dt14, NULL, dt17, t14, images, 0.0f, 50176, 0, 0);
 
     /* models/vae.lua:16  backward of decoder.dense2 + sigmoid */
-    genc_dense_backward(dt12, grads + VAE_DECODER_DENSE2_WEIGHT, grads + VAE_DECODER_DENSE2_BIAS, dt14, t14, t12, params + VAE_DECODER_DENSE2_WEIGHT, scratch30, 8, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f, 0, 0);
+    genc_dense_backward(dt12, grads + VAE_DECODER_DENSE2_WEIGHT, grads + VAE_DECODER_DENSE2_BIAS, dt14, t14, t12, params + VAE_DECODER_DENSE2_WEIGHT, scratch33, 8, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f, 0, 0);
 
     /* models/vae.lua:15  backward of decoder.dense1 + relu */
-    genc_dense_backward(dt11, grads + VAE_DECODER_DENSE1_WEIGHT, grads + VAE_DECODER_DENSE1_BIAS, dt12, t12, t11, params + VAE_DECODER_DENSE1_WEIGHT, scratch31, 8, 64, 20, 128, GENC_ACT_RELU, 0.0f, 0, 0);
+    genc_dense_backward(dt11, grads + VAE_DECODER_DENSE1_WEIGHT, grads + VAE_DECODER_DENSE1_BIAS, dt12, t12, t11, params + VAE_DECODER_DENSE1_WEIGHT, scratch34, 8, 64, 20, 128, GENC_ACT_RELU, 0.0f, 0, 0);
 
     /* models/vae.lua:22  backward of add */
     genc_add_backward(dt6, dt10, dt11, 1280, 1, 0);
@@ -125,16 +128,16 @@ void vae_step_elbo(const float *params, float *state, float *grads, float *arena
     genc_affine_backward(dt5, dt7, 1280, 0.5f, 1);
 
     /* models/vae.lua:10  backward of encoder.mean.dense1 */
-    genc_dense_backward(dt3, grads + VAE_ENCODER_MEAN_DENSE1_WEIGHT, grads + VAE_ENCODER_MEAN_DENSE1_BIAS, dt6, NULL, t3, params + VAE_ENCODER_MEAN_DENSE1_WEIGHT, scratch32, 8, 64, 128, 20, GENC_ACT_IDENTITY, 0.0f, 0, 0);
+    genc_dense_backward(dt3, grads + VAE_ENCODER_MEAN_DENSE1_WEIGHT, grads + VAE_ENCODER_MEAN_DENSE1_BIAS, dt6, NULL, t3, params + VAE_ENCODER_MEAN_DENSE1_WEIGHT, scratch35, 8, 64, 128, 20, GENC_ACT_IDENTITY, 0.0f, 0, 0);
 
     /* models/vae.lua:10  backward of encoder.logvar.dense1 */
-    genc_dense_backward(dt3, grads + VAE_ENCODER_LOGVAR_DENSE1_WEIGHT, grads + VAE_ENCODER_LOGVAR_DENSE1_BIAS, dt5, NULL, t3, params + VAE_ENCODER_LOGVAR_DENSE1_WEIGHT, scratch33, 8, 64, 128, 20, GENC_ACT_IDENTITY, 0.0f, 1, 0);
+    genc_dense_backward(dt3, grads + VAE_ENCODER_LOGVAR_DENSE1_WEIGHT, grads + VAE_ENCODER_LOGVAR_DENSE1_BIAS, dt5, NULL, t3, params + VAE_ENCODER_LOGVAR_DENSE1_WEIGHT, scratch36, 8, 64, 128, 20, GENC_ACT_IDENTITY, 0.0f, 1, 0);
 
     /* models/vae.lua:9  backward of encoder.dense1 + relu */
     genc_dense_backward(NULL, grads + VAE_ENCODER_DENSE1_WEIGHT, grads + VAE_ENCODER_DENSE1_BIAS, dt3, t3, images, params + VAE_ENCODER_DENSE1_WEIGHT, NULL, 8, 64, 784, 128, GENC_ACT_RELU, 0.0f, 0, 0);
 }
 
-/* encoder_forward: inference forward pass. Arena: 8192 floats with reuse (8192 without). */
+/* encoder_forward: inference forward pass. Arena: 16384 floats with reuse (16384 without). */
 void vae_encoder_forward(const float *params, const float *state, float *arena, const float *const *inputs, float *const *outputs)
 {
     (void)state;
@@ -142,53 +145,59 @@ void vae_encoder_forward(const float *params, const float *state, float *arena, 
     float *t34 = arena + 0; /* [64,128] encoder.dense1 + relu */
     float *out_logvar = outputs[0]; /* [64,20] */
     float *out_mean = outputs[1]; /* [64,20] */
+    float *scratch4 = arena + 8192; /* [8192] im2col of encoder.dense1 + relu */
 
     /* models/vae.lua:9  encoder.dense1 + relu  -> [64,128] */
-    genc_dense_forward(t34, input, params + VAE_ENCODER_DENSE1_WEIGHT, params + VAE_ENCODER_DENSE1_BIAS, 64, 784, 128, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t34, input, params + VAE_ENCODER_DENSE1_WEIGHT, params + VAE_ENCODER_DENSE1_BIAS, scratch4, 64, 784, 128, GENC_ACT_RELU, 0.0f);
 
     /* models/vae.lua:10  encoder.logvar.dense1  -> [64,20] */
-    genc_dense_forward(out_logvar, t34, params + VAE_ENCODER_LOGVAR_DENSE1_WEIGHT, params + VAE_ENCODER_LOGVAR_DENSE1_BIAS, 64, 128, 20, GENC_ACT_IDENTITY, 0.0f);
+    genc_dense_forward(out_logvar, t34, params + VAE_ENCODER_LOGVAR_DENSE1_WEIGHT, params + VAE_ENCODER_LOGVAR_DENSE1_BIAS, NULL, 64, 128, 20, GENC_ACT_IDENTITY, 0.0f);
 
     /* models/vae.lua:10  encoder.mean.dense1  -> [64,20] */
-    genc_dense_forward(out_mean, t34, params + VAE_ENCODER_MEAN_DENSE1_WEIGHT, params + VAE_ENCODER_MEAN_DENSE1_BIAS, 64, 128, 20, GENC_ACT_IDENTITY, 0.0f);
+    genc_dense_forward(out_mean, t34, params + VAE_ENCODER_MEAN_DENSE1_WEIGHT, params + VAE_ENCODER_MEAN_DENSE1_BIAS, NULL, 64, 128, 20, GENC_ACT_IDENTITY, 0.0f);
 }
 
-/* decoder_forward: inference forward pass. Arena: 8192 floats with reuse (8192 without). */
+/* decoder_forward: inference forward pass. Arena: 58368 floats with reuse (66560 without). */
 void vae_decoder_forward(const float *params, const float *state, float *arena, const float *const *inputs, float *const *outputs)
 {
     (void)state;
     const float *input = inputs[0]; /* [64,20] */
-    float *t39 = arena + 0; /* [64,128] decoder.dense1 + relu */
+    float *t39 = arena + 50176; /* [64,128] decoder.dense1 + relu */
     float *out_output = outputs[0]; /* [64,784] */
+    float *scratch3 = arena + 0; /* [8192] im2col of decoder.dense1 + relu */
+    float *scratch4 = arena + 0; /* [50176] im2col of decoder.dense2 + sigmoid */
 
     /* models/vae.lua:15  decoder.dense1 + relu  -> [64,128] */
-    genc_dense_forward(t39, input, params + VAE_DECODER_DENSE1_WEIGHT, params + VAE_DECODER_DENSE1_BIAS, 64, 20, 128, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t39, input, params + VAE_DECODER_DENSE1_WEIGHT, params + VAE_DECODER_DENSE1_BIAS, scratch3, 64, 20, 128, GENC_ACT_RELU, 0.0f);
 
     /* models/vae.lua:16  decoder.dense2 + sigmoid  -> [64,784] */
-    genc_dense_forward(out_output, t39, params + VAE_DECODER_DENSE2_WEIGHT, params + VAE_DECODER_DENSE2_BIAS, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f);
+    genc_dense_forward(out_output, t39, params + VAE_DECODER_DENSE2_WEIGHT, params + VAE_DECODER_DENSE2_BIAS, scratch4, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f);
 }
 
-/* reconstruct: inference forward pass. Arena: 9472 floats with reuse (17664 without). */
+/* reconstruct: inference forward pass. Arena: 58368 floats with reuse (84224 without). */
 void vae_reconstruct(const float *params, const float *state, float *arena, const float *const *inputs, float *const *outputs)
 {
     (void)state;
     const float *images = inputs[0]; /* [64,1,28,28] */
     float *t23 = arena + 0; /* [64,128] encoder.dense1 + relu */
     float *t26 = arena + 8192; /* [64,20] encoder.mean.dense1 */
-    float *t27 = arena + 0; /* [64,128] decoder.dense1 + relu */
+    float *t27 = arena + 50176; /* [64,128] decoder.dense1 + relu */
     float *out_reconstruction = outputs[0]; /* [64,784] */
+    float *scratch5 = arena + 8192; /* [8192] im2col of encoder.dense1 + relu */
+    float *scratch6 = arena + 0; /* [8192] im2col of decoder.dense1 + relu */
+    float *scratch7 = arena + 0; /* [50176] im2col of decoder.dense2 + sigmoid */
 
     /* models/vae.lua:9  encoder.dense1 + relu  -> [64,128] */
-    genc_dense_forward(t23, images, params + VAE_ENCODER_DENSE1_WEIGHT, params + VAE_ENCODER_DENSE1_BIAS, 64, 784, 128, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t23, images, params + VAE_ENCODER_DENSE1_WEIGHT, params + VAE_ENCODER_DENSE1_BIAS, scratch5, 64, 784, 128, GENC_ACT_RELU, 0.0f);
 
     /* models/vae.lua:10  encoder.mean.dense1  -> [64,20] */
-    genc_dense_forward(t26, t23, params + VAE_ENCODER_MEAN_DENSE1_WEIGHT, params + VAE_ENCODER_MEAN_DENSE1_BIAS, 64, 128, 20, GENC_ACT_IDENTITY, 0.0f);
+    genc_dense_forward(t26, t23, params + VAE_ENCODER_MEAN_DENSE1_WEIGHT, params + VAE_ENCODER_MEAN_DENSE1_BIAS, NULL, 64, 128, 20, GENC_ACT_IDENTITY, 0.0f);
 
     /* models/vae.lua:15  decoder.dense1 + relu  -> [64,128] */
-    genc_dense_forward(t27, t26, params + VAE_DECODER_DENSE1_WEIGHT, params + VAE_DECODER_DENSE1_BIAS, 64, 20, 128, GENC_ACT_RELU, 0.0f);
+    genc_dense_forward(t27, t26, params + VAE_DECODER_DENSE1_WEIGHT, params + VAE_DECODER_DENSE1_BIAS, scratch6, 64, 20, 128, GENC_ACT_RELU, 0.0f);
 
     /* models/vae.lua:16  decoder.dense2 + sigmoid  -> [64,784] */
-    genc_dense_forward(out_reconstruction, t27, params + VAE_DECODER_DENSE2_WEIGHT, params + VAE_DECODER_DENSE2_BIAS, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f);
+    genc_dense_forward(out_reconstruction, t27, params + VAE_DECODER_DENSE2_WEIGHT, params + VAE_DECODER_DENSE2_BIAS, scratch7, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f);
 }
 
 /* ---- descriptor: what the generic trainer in the runtime reads ---- */
