@@ -712,10 +712,6 @@ static inline void genc_activation_slope_inplace(genc_real *dout, const genc_rea
     }
 }
 
-/* ---- dense: out = act(inp · weightᵀ + bias) ---------------------------- */
-
-/* out[i] = act(out[i] + bias[i mod OC]) for i in [lo, lo + n) of out
- * (rows of OC): the flat range cut into its rows' pieces */
 /* Stores a run of NR values into dst with streaming stores where dst starts
  * a cache line (x86), plain stores otherwise; genc_stream_fence() makes them
  * visible before a barrier. A plain store to a line that the other core has
@@ -760,6 +756,10 @@ static inline void genc_stream_copy(genc_real *dst, const genc_real *src, int n)
     memcpy(dst + i, src + i, sizeof(genc_real) * (size_t)(n - i));
 }
 
+/* ---- dense: out = act(inp · weightᵀ + bias) ---------------------------- */
+
+/* out[i] = act(out[i] + bias[i mod OC]) for i in [lo, lo + n) of out
+ * (rows of OC): the flat range cut into its rows' pieces */
 static inline void genc_bias_activate(genc_real *out, const genc_real *bias, int OC, size_t lo, size_t n, int act,
                                       genc_real alpha)
 {
@@ -791,7 +791,9 @@ static inline void genc_dense_forward(genc_real *out, const genc_real *inp, cons
      * Otherwise, each thread writes its band of the product, then, after a
      * barrier, applies bias and activation to its flat range of out, the
      * range that the next elementwise pass (a loss, the backward pass's slope)
-     * takes. The sums are the same either way, so are their bits. */
+     * takes. The sums are the same either way, and so were their bits on 1
+     * and 2 threads; a band as narrow as 4 columns (3 threads) may be summed
+     * in another order for another row pitch. */
     int threads = genc_gemm_threads(0, 1, B, OC, C);
     if (threads > 1 && scratch && OC >= B) {
         GENC_OMP(parallel)

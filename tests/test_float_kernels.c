@@ -573,7 +573,8 @@ static double activate_in_double(int act, double x, double alpha)
  * into out, then applies bias and activation over flat ranges that on 3
  * threads begin inside a row, or, given scratch and a wide layer, computes
  * each band in the scratch and streams it into out. On 1 to 3 threads both
- * match the layer computed in double, and give the same bits as each other.
+ * match the layer computed in double, and on 1 and 2 give the same bits as
+ * each other.
  * (Not bit for bit across thread counts: BLAS may sum a narrow band's
  * columns in another order.) out and the scratch start as NaN, so an
  * element never written shows; out is line-aligned, as the arena is, so
