@@ -56,6 +56,7 @@ typedef float genc_real;
 #ifdef GENC_DOUBLE
 static inline double genc_exp_clamped(double x) { return exp(x); }
 static inline double genc_exp_vectorisable(double x) { return exp(x); }
+static inline double genc_sigmoid(double x) { return 1 / (1 + exp(-x)); }
 static inline double genc_tanh_vectorisable(double x) { return tanh(x); }
 static inline double genc_log_vectorisable(double x) { return log(x); }
 static inline double genc_log_normal(double x) { return log(x); }
@@ -83,19 +84,34 @@ static inline float genc_exp_polynomial(float c)
     return (p * r * r + r + 1) * scale1 * scale2;
 }
 
+/* x clamped to [lo, hi], NaN to lo. Written as the comparisons that maxps
+ * and minps make, so that it compiles to those two: nested selects made gcc
+ * compute the callers' arithmetic once per case, a sigmoid's division twice. */
+static inline float genc_clamp(float x, float lo, float hi)
+{
+    float c = x > lo ? x : lo;
+    return c < hi ? c : hi;
+}
+
 /* e^x with x clamped to [-87, 88], for sigmoid, where the clamp changes
  * nothing and the result is a normal float. */
 static inline float genc_exp_clamped(float x)
 {
-    float c = x != x ? 0 : x < -87 ? -87 : x > 88 ? 88 : x;
-    return x != x ? x : genc_exp_polynomial(c);
+    return x != x ? x : genc_exp_polynomial(genc_clamp(x, -87, 88));
 }
 
 /* e^x for any x, as expf: 0 below -104, +∞ past ln FLT_MAX, NaN kept */
 static inline float genc_exp_vectorisable(float x)
 {
-    float c = x != x ? 0 : x < -104 ? -104 : x > 89 ? 89 : x;
-    return x != x ? x : genc_exp_polynomial(c);
+    return x != x ? x : genc_exp_polynomial(genc_clamp(x, -104, 89));
+}
+
+/* 1 / (1 + e^-x), NaN kept: the NaN is chosen after the division, so that
+ * the division is made once */
+static inline float genc_sigmoid(float x)
+{
+    float s = 1 / (1 + genc_exp_polynomial(genc_clamp(-x, -87, 88)));
+    return x != x ? x : s;
 }
 
 /* tanh x, branch-free as e^x is: below |x| = 0.625 Cephes' odd polynomial,
@@ -261,7 +277,7 @@ static inline genc_real genc_activate(int act, genc_real x, genc_real alpha)
     switch (act) {
     case GENC_ACT_RELU: return x > 0 ? x : 0;
     case GENC_ACT_LEAKY_RELU: return x > 0 ? x : alpha * x;
-    case GENC_ACT_SIGMOID: return 1 / (1 + genc_exp_clamped(-x));
+    case GENC_ACT_SIGMOID: return genc_sigmoid(x);
     case GENC_ACT_TANH: return genc_tanh_vectorisable(x);
     default: return x;
     }
@@ -791,7 +807,7 @@ static inline void genc_dense_forward(genc_real *out, const genc_real *inp, cons
      * Otherwise, each thread writes its band of the product, then, after a
      * barrier, applies bias and activation to its flat range of out, the
      * range that the next elementwise pass (a loss, the backward pass's slope)
-     * takes. The sums are the same either way, and so were their bits on 1
+     * takes. At one row (a sampler) that range is its band: no barrier. The sums are the same either way, and so were their bits on 1
      * and 2 threads; a band as narrow as 4 columns (3 threads) may be summed
      * in another order for another row pitch. */
     int threads = genc_gemm_threads(0, 1, B, OC, C);
@@ -819,7 +835,9 @@ static inline void genc_dense_forward(genc_real *out, const genc_real *inp, cons
         {
             int t = genc_thread_num(), team = genc_team(), lo, n;
             genc_gemm_band(t, team, 0, 1, B, OC, C, inp, C, weight, C, 0, out, OC);
-            GENC_OMP(barrier)
+            if (B > 1) {
+                GENC_OMP(barrier)
+            }
             genc_band(t, team, B * OC, &lo, &n);
             genc_bias_activate(out, bias, OC, (size_t)lo, (size_t)n, act, alpha);
         }
