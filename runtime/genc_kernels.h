@@ -93,8 +93,9 @@ static inline float genc_clamp(float x, float lo, float hi)
     return c < hi ? c : hi;
 }
 
-/* e^x with x clamped to [-87, 88], for sigmoid, where the clamp changes
- * nothing and the result is a normal float. */
+/* e^x with x clamped to [-87, 88], for tanh (and, clamped the same way,
+ * sigmoid), where the clamp changes nothing and the result is a normal
+ * float. */
 static inline float genc_exp_clamped(float x)
 {
     return x != x ? x : genc_exp_polynomial(genc_clamp(x, -87, 88));
@@ -807,9 +808,10 @@ static inline void genc_dense_forward(genc_real *out, const genc_real *inp, cons
      * Otherwise, each thread writes its band of the product, then, after a
      * barrier, applies bias and activation to its flat range of out, the
      * range that the next elementwise pass (a loss, the backward pass's slope)
-     * takes. At one row (a sampler) that range is its band: no barrier. The sums are the same either way, and so were their bits on 1
-     * and 2 threads; a band as narrow as 4 columns (3 threads) may be summed
-     * in another order for another row pitch. */
+     * takes; at one row (a sampler) that range is its band, so there is no
+     * barrier. The sums are the same either way, and so were their bits on
+     * 1 and 2 threads; a band as narrow as 4 columns (3 threads) may be
+     * summed in another order for another row pitch. */
     int threads = genc_gemm_threads(0, 1, B, OC, C);
     if (threads > 1 && scratch && OC >= B) {
         GENC_OMP(parallel)
