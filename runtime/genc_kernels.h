@@ -93,13 +93,13 @@ static inline float genc_clamp(float x, float lo, float hi)
     return c < hi ? c : hi;
 }
 
-/* e^x with x clamped to [-87, 88], for tanh (and, clamped the same way,
- * sigmoid), where the clamp changes nothing and the result is a normal
- * float. */
-static inline float genc_exp_clamped(float x)
-{
-    return x != x ? x : genc_exp_polynomial(genc_clamp(x, -87, 88));
-}
+/* e^x with x clamped to [-87, 88], for sigmoid and tanh, where the clamp
+ * changes nothing and the result is a normal float. NaN is read as -87: the
+ * caller chooses NaN after its own arithmetic (genc_sigmoid). */
+static inline float genc_exp_clamped_unchecked(float x) { return genc_exp_polynomial(genc_clamp(x, -87, 88)); }
+
+/* genc_exp_clamped_unchecked, NaN kept */
+static inline float genc_exp_clamped(float x) { return x != x ? x : genc_exp_clamped_unchecked(x); }
 
 /* e^x for any x, as expf: 0 below -104, +∞ past ln FLT_MAX, NaN kept */
 static inline float genc_exp_vectorisable(float x)
@@ -111,7 +111,7 @@ static inline float genc_exp_vectorisable(float x)
  * the division is made once */
 static inline float genc_sigmoid(float x)
 {
-    float s = 1 / (1 + genc_exp_polynomial(genc_clamp(-x, -87, 88)));
+    float s = 1 / (1 + genc_exp_clamped_unchecked(-x));
     return x != x ? x : s;
 }
 
