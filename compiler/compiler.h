@@ -328,6 +328,7 @@ typedef struct {
     bool descriptor;           /* float code with the runtime's descriptor */
     const char *prefix;        /* of function and offset names: the model's name, or an export's */
     bool private_functions;    /* static functions (an exported sampler) */
+    size_t dense_input_major;  /* dense weights of up to this many floats stored (C,OC); 0: none */
     const Instruction *ins;    /* the instruction being emitted */
     bool *grad_written;        /* by buffer id, while emitting backward */
     bool *param_grad_written;  /* by param index */
@@ -339,6 +340,9 @@ typedef struct {
     void (*backward)(Emitter *e, const Node *n);
 } OpInfo;
 extern const OpInfo op_info[OP_COUNT];
+
+/* Whether a dense node's weight is stored input-major, (C,OC) (ops.c). */
+bool dense_is_input_major(const Emitter *e, const Node *n);
 
 /* FLOPs of an instruction's matrix products at this batch (ops.c). */
 double instruction_flops(const Function *f, const Instruction *ins, int batch);

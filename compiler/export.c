@@ -17,6 +17,7 @@ typedef struct {
     const char *name, *spec, *weights, *upper;
     const char *iteration;     /* from the checkpoint's metadata */
     Vec params, state;         /* Param* the function reads, in block order */
+    Vec input_major;           /* the dense weights among params, when stored (C,OC) */
     const float **data;        /* by position in params, then state */
     size_t n_params, n_state;  /* floats, compacted */
     bool blas, labelled;
@@ -53,6 +54,7 @@ static void collect_params(Sampler *s)
 {
     for (int i = 0; i < s->fn->nodes.len; i++) {
         Node *n = s->fn->nodes.items[i];
+        if (n->op == OP_DENSE && dense_is_input_major(&s->emitter, n)) add_param(&s->input_major, n->weight);
         add_param(&s->params, n->weight);
         add_param(&s->params, n->bias);
         add_param(&s->state, n->running_mean);
@@ -140,6 +142,22 @@ static void copy_runtime_file(Emitter *e, const char *file)
     P("\n");
 }
 
+static bool is_input_major(const Sampler *s, const Param *p)
+{
+    for (int i = 0; i < s->input_major.len; i++)
+        if (s->input_major.items[i] == p) return true;
+    return false;
+}
+
+/* Element k of p as stored here: a dense weight (OC,C) input-major is
+ * stored transposed, (C,OC) */
+static float stored_element(const Sampler *s, const Param *p, const float *data, size_t k)
+{
+    if (!is_input_major(s, p)) return data[k];
+    size_t OC = (size_t)p->dims.dim[0], C = (size_t)p->dims.dim[1];
+    return data[k % OC * C + k / OC];
+}
+
 static void emit_weights(Emitter *e, const char *array, const Vec *list, int first, size_t total)
 {
     Sampler *s = sampler_of(e);
@@ -147,7 +165,8 @@ static void emit_weights(Emitter *e, const char *array, const Vec *list, int fir
     size_t offset = 0;
     for (int i = 0; i < list->len; i++) {
         const Param *p = list->items[i];
-        P("#define %s %zu /* %s */\n", param_macro(e, p), offset, dims_str(p->dims, false));
+        P("#define %s %zu /* %s%s */\n", param_macro(e, p), offset, dims_str(p->dims, false),
+          is_input_major(s, p) ? ", stored transposed (input-major)" : "");
         offset += dims_count(p->dims);
     }
     P("\nstatic const float %s_%s[%zu] GENC_LINE_ALIGNED = {\n", e->prefix, array, total);
@@ -156,7 +175,7 @@ static void emit_weights(Emitter *e, const char *array, const Vec *list, int fir
         P("    /* %s */\n", p->name);
         size_t count = dims_count(p->dims);
         for (size_t k = 0; k < count; k++)
-            P("%s%s,%s", k % 8 == 0 ? "    " : "", emit_literal(e, s->data[first + i][k]),
+            P("%s%s,%s", k % 8 == 0 ? "    " : "", emit_literal(e, stored_element(s, p, s->data[first + i], k)),
               k % 8 == 7 || k + 1 == count ? "\n" : " ");
     }
     P("};\n\n");
@@ -206,9 +225,16 @@ static void emit_sampler_source(Emitter *e)
 void export_sampler(const Program *p, ExportOptions o)
 {
     const Model *m = p->model;
-    /* The function and its weight offsets get a prefix of their own: NAME_sample is the API. */
+    /* The function and its weight offsets get a prefix of their own: NAME_sample is the API.
+     * At fewer rows than a GEMM tile (GENC_GEMM_MR, 4), a dense product is
+     * a sum of the weight's rows if it is stored input-major: streamed from
+     * the cache once, with no sums across a vector's lanes (genc_row_sums;
+     * the MLP GAN's sampler 3.5 us where it was 4.2). A weight too large to
+     * stay in the cache between calls streams from memory better in its
+     * rows' order (DCGAN's 5 MB 100 -> 12544: the sampler 4 % slower
+     * input-major), hence the limit of 1 MiB (2^18 floats). */
     Sampler s = {.emitter = {.model = m, .program = p, .real = "float", .prefix = xprintf("%s_net", o.name),
-                             .private_functions = true},
+                             .private_functions = true, .dense_input_major = m->batch < 4 ? 262144 : 0},
                  .name = o.name, .spec = m->file, .weights = o.weights, .blas = o.blas};
     for (int i = 0; i < p->functions.len; i++) {
         const Function *f = p->functions.items[i];

@@ -28,11 +28,17 @@ static const char *output_for_slope(Emitter *e, const Node *n)
 
 /* ---- dense -------------------------------------------------------------------- */
 
+bool dense_is_input_major(const Emitter *e, const Node *n)
+{
+    return dims_count(n->weight->dims) <= e->dense_input_major;
+}
+
 static void dense_forward(Emitter *e, const Node *n)
 {
-    P("    genc_dense_forward(%s, %s, %s, %s, %s, %d, %d, %d, %s, %s);\n", emit_value(e, n), emit_value(e, n->in[0]),
-      emit_param(e, n->weight), emit_param(e, n->bias), emit_scratch(e), e->model->batch, n->in[0]->dims.dim[0],
-      n->dims.dim[0], activation_constant(n->act), emit_literal(e, n->alpha));
+    P("    %s(%s, %s, %s, %s, %s, %d, %d, %d, %s, %s);\n",
+      dense_is_input_major(e, n) ? "genc_dense_forward_input_major" : "genc_dense_forward", emit_value(e, n),
+      emit_value(e, n->in[0]), emit_param(e, n->weight), emit_param(e, n->bias), emit_scratch(e), e->model->batch,
+      n->in[0]->dims.dim[0], n->dims.dim[0], activation_constant(n->act), emit_literal(e, n->alpha));
 }
 
 static void dense_backward(Emitter *e, const Node *n)

@@ -322,6 +322,9 @@ enum { GENC_GEMM_MR = 4, GENC_GEMM_NR = 16, GENC_GEMM_KC = 256 }; /* the shuffle
 /* a short loop left for the vectoriser: at -O3 gcc unrolls it completely
  * first, and its sixteen copies stayed scalar (a sigmoid 4x slower) */
 #define GENC_KEEP_LOOP _Pragma("GCC unroll 1")
+/* a loop over a row's few vectors unrolled, so that they stay in registers:
+ * left to gcc at -O2, they lived on the stack (a 128 -> 784 layer 1.5x slower) */
+#define GENC_UNROLL_VECTORS _Pragma("GCC unroll 4")
 typedef genc_real genc_gemm_row __attribute__((vector_size(GENC_GEMM_NR * sizeof(genc_real))));
 typedef genc_real genc_gemm_half __attribute__((vector_size(GENC_GEMM_NR / 2 * sizeof(genc_real))));
 #if defined(__has_builtin)
@@ -334,6 +337,7 @@ typedef genc_real genc_gemm_half __attribute__((vector_size(GENC_GEMM_NR / 2 * s
 #define GENC_NOINLINE
 #define GENC_ALWAYS_INLINE
 #define GENC_KEEP_LOOP
+#define GENC_UNROLL_VECTORS
 #endif
 
 /* c (MR,NR) = Σ_k a_r[k·a_step] · b[k·b_step + (0..NR)]: rows a_r of A read
@@ -445,11 +449,16 @@ static inline genc_real genc_dot(const genc_real *a, const genc_real *b, int n)
 
 enum { GENC_DOT_ROWS = 8 };
 
-/* Whether C = A·Bᵀ is a few rows of A (fewer than a tile's) times B stored
- * (N,K): dot products of contiguous rows. */
+/* Whether C is a few rows of A (fewer than a tile's), as a dense layer at
+ * batch 1 in a sampler: row dots where B is stored (N,K), row sums where it
+ * is stored (K,N). */
+static inline int genc_gemm_is_few_rows(int trans_a, int M) { return !trans_a && M < GENC_GEMM_MR; }
+
+/* Whether C = A·Bᵀ is a few rows of A times B stored (N,K): dot products of
+ * contiguous rows. */
 static inline int genc_gemm_is_row_dots(int trans_a, int trans_b, int M)
 {
-    return !trans_a && trans_b && M < GENC_GEMM_MR;
+    return genc_gemm_is_few_rows(trans_a, M) && trans_b;
 }
 
 /* out[r] = [out[r] +] a · b_r for the eight rows b_r = b + r·ldb: each
@@ -510,6 +519,49 @@ static inline void genc_dot_rows(genc_real out[GENC_DOT_ROWS], const genc_real *
     for (int r = 0; r < GENC_DOT_ROWS; r++) out[r] = (acc ? out[r] : 0) + w[r];
 }
 
+#if defined(__GNUC__)
+enum { GENC_SUM_VECTORS = 4 };
+
+/* c[0, vectors·NR) = [c +] Σ_k a[k] · b[k·ldb + (0 .. vectors·NR)]: up to
+ * GENC_SUM_VECTORS vectors of a row of C held in registers while B's rows
+ * stream past once, with no packing and no sums across lanes. Each element
+ * is summed as genc_gemm_tile sums it, chunk by chunk of KC, so a row has the
+ * same bits alone as in a tile. Four vectors streamed B from L2 near its
+ * bandwidth (a 128 -> 784 layer at batch 1: 2.36 us; eight, 2.48; row dots
+ * of B stored (N,K), 2.63). */
+static inline GENC_ALWAYS_INLINE void genc_row_sums_as(genc_real *c, const genc_real *a, const genc_real *b, int ldb,
+                                                       int K, int acc, int vectors)
+{
+    for (int k0 = 0; k0 < K; k0 += GENC_GEMM_KC) {
+        int k_end = K - k0 < GENC_GEMM_KC ? K : k0 + GENC_GEMM_KC;
+        genc_gemm_row s[GENC_SUM_VECTORS], y, zero = {0};
+        GENC_UNROLL_VECTORS for (int v = 0; v < vectors; v++) s[v] = zero;
+        const genc_real *row = b + (size_t)k0 * ldb;
+        for (int k = k0; k < k_end; k++, row += ldb)
+            GENC_UNROLL_VECTORS for (int v = 0; v < vectors; v++) {
+                __builtin_memcpy(&y, row + v * GENC_GEMM_NR, sizeof y);
+                s[v] += a[k] * y;
+            }
+        int keep = acc || k0 > 0;
+        GENC_UNROLL_VECTORS for (int v = 0; v < vectors; v++) {
+            genc_gemm_row sum = {0};
+            if (keep) __builtin_memcpy(&sum, c + v * GENC_GEMM_NR, sizeof sum);
+            sum += s[v];
+            __builtin_memcpy(c + v * GENC_GEMM_NR, &sum, sizeof sum);
+        }
+    }
+}
+
+/* genc_row_sums_as over C's row's whole vectors, [0, N / NR · NR) */
+static inline void genc_row_sums(genc_real *c, const genc_real *a, const genc_real *b, int ldb, int N, int K, int acc)
+{
+    int j = 0;
+    for (; j + GENC_SUM_VECTORS * GENC_GEMM_NR <= N; j += GENC_SUM_VECTORS * GENC_GEMM_NR)
+        genc_row_sums_as(c + j, a, b + j, ldb, K, acc, GENC_SUM_VECTORS);
+    for (; j + GENC_GEMM_NR <= N; j += GENC_GEMM_NR) genc_row_sums_as(c + j, a, b + j, ldb, K, acc, 1);
+}
+#endif
+
 static inline void genc_gemm_small(int trans_a, int trans_b, int M, int N, int K, const genc_real *A, int lda,
                                    const genc_real *B, int ldb, int acc, genc_real *C, int ldc)
 {
@@ -527,12 +579,22 @@ static inline void genc_gemm_small(int trans_a, int trans_b, int M, int N, int K
         }
         return;
     }
+    /* A few rows times B stored (K,N) — a dense layer at batch 1 whose
+     * weights an exported sampler stores input-major — are sums of B's rows:
+     * their whole vectors here, the narrower rest in the tiles below. */
+    int j_start = 0;
+#if defined(__GNUC__)
+    if (genc_gemm_is_few_rows(trans_a, M) && !trans_b) {
+        for (int i = 0; i < M; i++) genc_row_sums(C + (size_t)i * ldc, A + (size_t)i * lda, B, ldb, N, K, acc);
+        j_start = N / GENC_GEMM_NR * GENC_GEMM_NR;
+    }
+#endif
     /* Only B is packed, and only where its rows are not already NR-wide
      * contiguous runs: stored (N,K), or the last, narrower column tile. */
     genc_real b_panel[GENC_GEMM_KC * GENC_GEMM_NR];
     genc_real tile[GENC_GEMM_MR][GENC_GEMM_NR];
     const int a_step = trans_a ? lda : 1;
-    for (int j0 = 0; j0 < N; j0 += GENC_GEMM_NR) {
+    for (int j0 = j_start; j0 < N; j0 += GENC_GEMM_NR) {
         int nr = N - j0 < GENC_GEMM_NR ? N - j0 : GENC_GEMM_NR, packed = trans_b || nr < GENC_GEMM_NR;
         for (int k0 = 0; k0 < K; k0 += GENC_GEMM_KC) {
             int kc = K - k0 < GENC_GEMM_KC ? K - k0 : GENC_GEMM_KC;
@@ -573,13 +635,13 @@ static inline void genc_blas_gemm(int trans_a, int trans_b, int M, int N, int K,
 #endif
 }
 
-/* Whether genc_gemm_small beats BLAS: for small products, and for a few rows
- * times B stored (N,K), a dense layer at batch 1 as in a sampler, where BLAS
- * packs all of B for one row (100 -> 12544 at batch 1: 295 us in
- * cblas_sgemm, 71 us as dot products). */
-static inline int genc_gemm_is_small(int trans_a, int trans_b, int M, int N, int K)
+/* Whether genc_gemm_small beats BLAS: for small products, and for a few
+ * rows, a dense layer at batch 1 as in a sampler, where BLAS packs all of B
+ * for one row (100 -> 12544 at batch 1: 295 us in cblas_sgemm, 71 us as dot
+ * products; with B stored (K,N), 381 in cblas_sgemm, 180 as row sums). */
+static inline int genc_gemm_is_small(int trans_a, int M, int N, int K)
 {
-    return (double)M * N * K <= GENC_SMALL_GEMM || genc_gemm_is_row_dots(trans_a, trans_b, M);
+    return (double)M * N * K <= GENC_SMALL_GEMM || genc_gemm_is_few_rows(trans_a, M);
 }
 
 /* A product, or one thread's band of one, on the calling thread. `small`
@@ -596,17 +658,17 @@ static inline void genc_gemm_serial(int small, int trans_a, int trans_b, int M, 
 
 /* How many threads share a product: one if it is small (below 10^5
  * multiply-adds: a fork and join cost 0.5-1 us, such a product 3-5 us), or
- * if it runs inside a parallel region already. Row dots read each element
+ * if it runs inside a parallel region already. A few rows read each element
  * of B once, so their time is B's stream from the cache, and two cores (two
  * L2s) halve it from 256 KB of B. */
-static inline int genc_gemm_threads(int trans_a, int trans_b, int M, int N, int K)
+static inline int genc_gemm_threads(int trans_a, int M, int N, int K)
 {
 #if defined(_OPENMP) && !defined(GENC_NO_BLAS)
-    int large = genc_gemm_is_row_dots(trans_a, trans_b, M) ? (double)N * K * sizeof(genc_real) >= 262144.0
-                                                           : (double)M * N * K >= 1e5;
+    int large = genc_gemm_is_few_rows(trans_a, M) ? (double)N * K * sizeof(genc_real) >= 262144.0
+                                                  : (double)M * N * K >= 1e5;
     if (large && !omp_in_parallel()) return omp_get_max_threads();
 #else
-    (void)trans_a, (void)trans_b, (void)M, (void)N, (void)K;
+    (void)trans_a, (void)M, (void)N, (void)K;
 #endif
     return 1;
 }
@@ -633,7 +695,7 @@ static inline void genc_gemm_band(int t, int threads, int trans_a, int trans_b, 
     int by_columns = N >= M, lo, n;
     genc_band(t, threads, by_columns ? N : M, &lo, &n);
     if (n == 0) return;
-    int small = genc_gemm_is_small(trans_a, trans_b, M, N, K);
+    int small = genc_gemm_is_small(trans_a, M, N, K);
     if (by_columns)
         genc_gemm_serial(small, trans_a, trans_b, M, n, K, A, lda, trans_b ? B + (size_t)lo * ldb : B + lo, ldb, acc,
                          C + lo, ldc);
@@ -645,14 +707,14 @@ static inline void genc_gemm_band(int t, int threads, int trans_a, int trans_b, 
 static inline void genc_gemm(int trans_a, int trans_b, int M, int N, int K, const genc_real *A, int lda,
                              const genc_real *B, int ldb, int acc, genc_real *C, int ldc)
 {
-    int threads = genc_gemm_threads(trans_a, trans_b, M, N, K);
+    int threads = genc_gemm_threads(trans_a, M, N, K);
     if (threads > 1) {
         GENC_OMP(parallel for schedule(static))
         for (int t = 0; t < threads; t++)
             genc_gemm_band(t, threads, trans_a, trans_b, M, N, K, A, lda, B, ldb, acc, C, ldc);
         return;
     }
-    genc_gemm_serial(genc_gemm_is_small(trans_a, trans_b, M, N, K), trans_a, trans_b, M, N, K, A, lda, B, ldb, acc,
+    genc_gemm_serial(genc_gemm_is_small(trans_a, M, N, K), trans_a, trans_b, M, N, K, A, lda, B, ldb, acc,
                      C, ldc);
 }
 
@@ -795,16 +857,19 @@ static inline size_t genc_dense_forward_scratch(int threads, int B, int OC)
     return threads > 1 && OC >= B ? (size_t)B * OC : 0;
 }
 
-static inline void genc_dense_forward(genc_real *out, const genc_real *inp, const genc_real *weight,
-                                      const genc_real *bias, genc_real *scratch, int B, int C, int OC, int act,
-                                      genc_real alpha)
+/* out (B,OC) = act(inp (B,C) · weightᵀ + bias (OC)), the weight stored
+ * (OC,C) as PyTorch stores it, or input-major, (C,OC). */
+static inline GENC_ALWAYS_INLINE void genc_dense_forward_stored(genc_real *out, const genc_real *inp,
+                                                                const genc_real *weight, int input_major,
+                                                                const genc_real *bias, genc_real *scratch, int B,
+                                                                int C, int OC, int act, genc_real alpha)
 {
-    /* out (B,OC), inp (B,C), weight (OC,C), bias (OC). Threaded and wide
-     * (scratch given), each thread computes its column band of the product
-     * into its own part of the scratch (B rows of its band's width, at B·lo),
-     * applies bias and activation there, and streams the rows into out: the
-     * next layer reads all of out on every thread, and a plain store into a
-     * line that the other core read last step waits for it (genc_stream_run).
+    /* Threaded and wide (scratch given), each thread computes its column
+     * band of the product into its own part of the scratch (B rows of its
+     * band's width, at B·lo), applies bias and activation there, and streams
+     * the rows into out: the next layer reads all of out on every thread, and
+     * a plain store into a line that the other core read last step waits for
+     * it (genc_stream_run).
      * Otherwise, each thread writes its band of the product, then, after a
      * barrier, applies bias and activation to its flat range of out, the
      * range that the next elementwise pass (a loss, the backward pass's slope)
@@ -812,7 +877,8 @@ static inline void genc_dense_forward(genc_real *out, const genc_real *inp, cons
      * barrier. The sums are the same either way, and so were their bits on
      * 1 and 2 threads; a band as narrow as 4 columns (3 threads) may be
      * summed in another order for another row pitch. */
-    int threads = genc_gemm_threads(0, 1, B, OC, C);
+    int trans_b = !input_major, ldw = input_major ? OC : C;
+    int threads = genc_gemm_threads(0, B, OC, C);
     if (threads > 1 && scratch && OC >= B) {
         GENC_OMP(parallel)
         {
@@ -820,8 +886,9 @@ static inline void genc_dense_forward(genc_real *out, const genc_real *inp, cons
             genc_band(genc_thread_num(), genc_team(), OC, &lo, &n);
             genc_real *band = scratch + (size_t)B * lo;
             if (n > 0) {
-                genc_gemm_serial(genc_gemm_is_small(0, 1, B, n, C), 0, 1, B, n, C, inp, C, weight + (size_t)lo * C,
-                                 C, 0, band, n);
+                const genc_real *band_weight = input_major ? weight + lo : weight + (size_t)lo * C;
+                genc_gemm_serial(genc_gemm_is_small(0, B, OC, C), 0, trans_b, B, n, C, inp, C, band_weight, ldw, 0,
+                                 band, n);
                 for (int b = 0; b < B; b++) {
                     genc_real *row = band + (size_t)b * n;
                     genc_activate_run(row, row, bias ? bias + lo : NULL, 0, n, act, alpha);
@@ -836,7 +903,7 @@ static inline void genc_dense_forward(genc_real *out, const genc_real *inp, cons
         GENC_OMP(parallel)
         {
             int t = genc_thread_num(), team = genc_team(), lo, n;
-            genc_gemm_band(t, team, 0, 1, B, OC, C, inp, C, weight, C, 0, out, OC);
+            genc_gemm_band(t, team, 0, trans_b, B, OC, C, inp, C, weight, ldw, 0, out, OC);
             if (B > 1) {
                 GENC_OMP(barrier)
             }
@@ -845,8 +912,27 @@ static inline void genc_dense_forward(genc_real *out, const genc_real *inp, cons
         }
         return;
     }
-    genc_gemm(0, 1, B, OC, C, inp, C, weight, C, 0, out, OC);
+    genc_gemm(0, trans_b, B, OC, C, inp, C, weight, ldw, 0, out, OC);
     genc_bias_activate(out, bias, OC, 0, (size_t)B * OC, act, alpha);
+}
+
+/* A dense layer, its weight stored (OC,C) */
+static inline void genc_dense_forward(genc_real *out, const genc_real *inp, const genc_real *weight,
+                                      const genc_real *bias, genc_real *scratch, int B, int C, int OC, int act,
+                                      genc_real alpha)
+{
+    genc_dense_forward_stored(out, inp, weight, 0, bias, scratch, B, C, OC, act, alpha);
+}
+
+/* A dense layer, its weight stored input-major, (C,OC): as an exported
+ * sampler stores it at fewer rows than a GEMM tile, where the product is
+ * sums of the weight's rows (genc_row_sums; a sampler's 128 -> 784 layer
+ * at batch 1 took 2.36 us where row dots of (OC,C) took 2.63). */
+static inline void genc_dense_forward_input_major(genc_real *out, const genc_real *inp, const genc_real *weight,
+                                                  const genc_real *bias, genc_real *scratch, int B, int C, int OC,
+                                                  int act, genc_real alpha)
+{
+    genc_dense_forward_stored(out, inp, weight, 1, bias, scratch, B, C, OC, act, alpha);
 }
 
 /* sums[o] = [sums[o] +] Σ over b < B, in order, of rows[b·ld + o], for o < n:
@@ -880,7 +966,7 @@ static inline int genc_dense_most_bands(int threads, int OC)
 /* The bands it is shared in here: no more than threads run the product */
 static inline int genc_dense_bands(int threads, int B, int C, int OC)
 {
-    int team = genc_gemm_threads(1, 0, OC, C, B), most = genc_dense_most_bands(threads, OC);
+    int team = genc_gemm_threads(1, OC, C, B), most = genc_dense_most_bands(threads, OC);
     return team < most ? team : most;
 }
 
@@ -923,11 +1009,11 @@ static inline void genc_dense_backward_band(int t, int region, int bands, genc_r
     if (t < bands) genc_band(t, bands, OC, &lo, &n);
     if (n > 0) {
         if (dweight)
-            genc_gemm_serial(genc_gemm_is_small(1, 0, OC, C, B), 1, 0, n, C, B, dout + lo, OC, inp, C, acc_param,
+            genc_gemm_serial(genc_gemm_is_small(1, OC, C, B), 1, 0, n, C, B, dout + lo, OC, inp, C, acc_param,
                              dweight + (size_t)lo * C, C);
         if (dbias) genc_column_sums(dbias + lo, dout + lo, B, (size_t)OC, n, acc_param);
         if (dinp)
-            genc_gemm_serial(genc_gemm_is_small(0, 0, B, C, OC), 0, 0, B, C, n, dout + lo, OC,
+            genc_gemm_serial(genc_gemm_is_small(0, B, C, OC), 0, 0, B, C, n, dout + lo, OC,
                              weight + (size_t)lo * C, C, t == 0 ? acc_inp : 0,
                              t == 0 ? dinp : scratch + (size_t)(t - 1) * B * C, C);
     }

@@ -11,6 +11,8 @@
  *   (the same kernels and the same products);
  * - the --blas sampler at batch 1 built with -fopenmp gives on 2 threads the
  *   bits it gives built without OpenMP;
+ * - at batch 1 the dense layers of up to 2^18 weights are stored input-major
+ *   (row sums), at the model's batch none;
  * - NAME_sample_seeded(seed) draws the z the runtime's generator draws. */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
@@ -37,13 +39,14 @@ typedef struct {
     const char *spec;
     const GencModel *model;
     bool full_compiler_matrix; /* the large samplers take ~10 s per compile: one compiler is enough */
+    int input_major;           /* dense layers stored input-major at batch 1: those of up to 2^18 weights */
 } Case;
 
 static const Case cases[] = {
-    {"models/mlp_gan.lua", &mlp_gan_model, true},
-    {"models/vae.lua", &vae_model, false},
-    {"models/dcgan.lua", &dcgan_model, false},
-    {"models/cgan.lua", &cgan_model, true},
+    {"models/mlp_gan.lua", &mlp_gan_model, true, 3},
+    {"models/vae.lua", &vae_model, false, 2},
+    {"models/dcgan.lua", &dcgan_model, false, 0}, /* 100 -> 12544 */
+    {"models/cgan.lua", &cgan_model, true, 2},    /* not 512 -> 784 */
 };
 enum { N_CASES = sizeof cases / sizeof cases[0] };
 
@@ -142,10 +145,13 @@ START_TEST(exported_sampler_matches_trainer)
     for (int i = 0; i < n; i++) labels[i] = i % (m->classes ? m->classes : 1), labels_f[i] = (float)labels[i];
     float *want = reference(t, m, n, z, labelled ? labels_f : NULL);
 
-    /* plain loops, batch 1 */
+    /* plain loops, batch 1; the weights of the smaller dense layers stored
+     * input-major, for row sums */
     snprintf(name, sizeof name, "%s_plain", m->name);
     ck_assert_int_eq(sh("cd " GENC_SOURCE_DIR " && " GENC_EXE " export %s --weights %s -o %s --name %s > /dev/null",
                         c->spec, ckpt, workdir, name), 0);
+    ck_assert_msg(sh("test \"$(grep -c '^    genc_dense_forward_input_major(' %s/%s.c)\" = %d", workdir, name,
+                     c->input_major) == 0, "%s.c: not %d dense layers input-major", name, c->input_major);
     if (c->full_compiler_matrix) {
         const char *compilers[] = {"gcc -std=c99", "clang -std=c99", "g++ -x c++", "clang++ -x c++"};
         for (int k = 0; k < 4; k++)
@@ -197,6 +203,7 @@ START_TEST(exported_sampler_matches_trainer)
     snprintf(name, sizeof name, "%s_blas", m->name);
     ck_assert_int_eq(sh("cd " GENC_SOURCE_DIR " && " GENC_EXE " export %s --weights %s -o %s --name %s --blas --batch %d"
                         " > /dev/null", c->spec, ckpt, workdir, name, m->batch), 0);
+    ck_assert_int_eq(sh("! grep -q '^    genc_dense_forward_input_major(' %s/%s.c", workdir, name), 0);
     so = load_sampler(name, GENC_BLAS_LIBS);
     free(got);
     got = run_sampler(so, name, m, n, n, z, labelled ? labels : NULL);

@@ -307,31 +307,37 @@ START_TEST(adam_matches_its_formula_bit_for_bit)
 }
 END_TEST
 
-/* One row times weights stored (N, K), as a sampler's dense layer at batch
- * 1: every N and K around the vector width and the eight-row blocks. */
+/* One row times weights stored (N, K) (row dots) or (K, N) (row sums), as a
+ * sampler's dense layer at batch 1: every N and K around the vector width,
+ * the eight-row blocks, the four-vector blocks and the 256-deep chunks. */
 START_TEST(batch_one_product_matches_double)
 {
-    static const int sizes[] = {1, 7, 8, 9, 15, 16, 17, 33, 100, 128};
+    static const int sizes[] = {1, 7, 8, 9, 15, 16, 17, 33, 64, 100, 128, 300};
     const int n_sizes = (int)(sizeof sizes / sizeof *sizes);
     srand(7);
     for (int in = 0; in < n_sizes; in++)
-        for (int jn = 0; jn < n_sizes; jn++) {
-            int N = sizes[in], K = sizes[jn];
-            float *a = malloc(sizeof(float) * K), *b = malloc(sizeof(float) * N * K), *c = malloc(sizeof(float) * N);
-            for (int k = 0; k < K; k++) a[k] = (float)rand() / RAND_MAX - 0.5f;
-            for (int i = 0; i < N * K; i++) b[i] = (float)rand() / RAND_MAX - 0.5f;
-            for (int acc = 0; acc < 2; acc++) {
-                for (int j = 0; j < N; j++) c[j] = 0.25f;
-                genc_gemm_small(0, 1, 1, N, K, a, K, b, K, acc, c, N);
-                for (int j = 0; j < N; j++) {
-                    double want = acc ? 0.25 : 0, size = 0;
-                    for (int k = 0; k < K; k++) want += (double)a[k] * b[j * K + k], size += fabs(a[k] * b[j * K + k]);
-                    ck_assert_msg(fabs(c[j] - want) <= 1e-6 * (1 + size), "N=%d K=%d acc=%d: c[%d] = %.9g, want %.9g",
-                                  N, K, acc, j, c[j], want);
+        for (int jn = 0; jn < n_sizes; jn++)
+            for (int trans_b = 0; trans_b < 2; trans_b++) {
+                int N = sizes[in], K = sizes[jn];
+                float *a = malloc(sizeof(float) * K), *b = malloc(sizeof(float) * N * K), *c = malloc(sizeof(float) * N);
+                for (int k = 0; k < K; k++) a[k] = (float)rand() / RAND_MAX - 0.5f;
+                for (int i = 0; i < N * K; i++) b[i] = (float)rand() / RAND_MAX - 0.5f;
+                for (int acc = 0; acc < 2; acc++) {
+                    for (int j = 0; j < N; j++) c[j] = 0.25f;
+                    genc_gemm_small(0, trans_b, 1, N, K, a, K, b, trans_b ? K : N, acc, c, N);
+                    for (int j = 0; j < N; j++) {
+                        double want = acc ? 0.25 : 0, size = 0;
+                        for (int k = 0; k < K; k++) {
+                            double y = trans_b ? b[j * K + k] : b[k * N + j];
+                            want += a[k] * y, size += fabs(a[k] * y);
+                        }
+                        ck_assert_msg(fabs(c[j] - want) <= 1e-6 * (1 + size),
+                                      "N=%d K=%d trans_b=%d acc=%d: c[%d] = %.9g, want %.9g", N, K, trans_b, acc, j,
+                                      c[j], want);
+                    }
                 }
+                free(a), free(b), free(c);
             }
-            free(a), free(b), free(c);
-        }
     /* A tail of K % 16 values is read as the row's last 16, the first of
      * them masked off, not multiplied by 0: an infinite weight among them,
      * summed once already, gives ±∞, not NaN (0·∞). */
@@ -348,9 +354,37 @@ START_TEST(batch_one_product_matches_double)
 }
 END_TEST
 
-/* genc_gemm on a few rows times a large B stored (N, K), which it computes as
- * dot products instead of calling BLAS, and on the rows on either side of
- * that switch (4 and 5, through BLAS). */
+/* A few rows times B stored (K, N) are row sums, four rows are a tile: each
+ * row has the same bits either way, so that a sampler's input-major dense
+ * layer at batch 1 sums as the trainer's tiles do, chunk by chunk of 256,
+ * with and without accumulating, and the columns past the whole vectors
+ * (through the tiles) too. */
+START_TEST(row_sums_have_the_bits_of_a_tile)
+{
+    static const int shapes[][2] = {{16, 1}, {17, 100}, {64, 256}, {100, 257}, {784, 600}, {250, 128}}; /* N, K */
+    srand(9);
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        int N = shapes[s][0], K = shapes[s][1];
+        float *a = malloc(sizeof(float) * GENC_GEMM_MR * K), *b = malloc(sizeof(float) * K * N);
+        float *tile = malloc(sizeof(float) * GENC_GEMM_MR * N), *rows = malloc(sizeof(float) * GENC_GEMM_MR * N);
+        for (int i = 0; i < GENC_GEMM_MR * K; i++) a[i] = (float)rand() / RAND_MAX - 0.5f;
+        for (int i = 0; i < K * N; i++) b[i] = (float)rand() / RAND_MAX - 0.5f;
+        for (int acc = 0; acc < 2; acc++)
+            for (int M = 1; M < GENC_GEMM_MR; M++) {
+                for (int i = 0; i < GENC_GEMM_MR * N; i++) tile[i] = rows[i] = (float)i / N - 1;
+                genc_gemm_small(0, 0, GENC_GEMM_MR, N, K, a, K, b, N, acc, tile, N);
+                genc_gemm_small(0, 0, M, N, K, a, K, b, N, acc, rows, N);
+                ck_assert_msg(memcmp(rows, tile, sizeof(float) * M * N) == 0, "%dx%dx%d acc %d: rows differ from a tile",
+                              M, N, K, acc);
+            }
+        free(a), free(b), free(tile), free(rows);
+    }
+}
+END_TEST
+
+/* genc_gemm on a few rows times a large B, stored (N, K) or (K, N), which
+ * it computes as row dots or row sums instead of calling BLAS, and on the
+ * rows on either side of that switch (4 and 5, through BLAS). */
 START_TEST(few_row_large_product_matches_double)
 {
     enum { N = 2600, K = 400 }; /* N·K above GENC_SMALL_GEMM */
@@ -358,19 +392,23 @@ START_TEST(few_row_large_product_matches_double)
     float *a = malloc(sizeof(float) * 5 * K), *b = malloc(sizeof(float) * N * K), *c = malloc(sizeof(float) * 5 * N);
     for (int i = 0; i < 5 * K; i++) a[i] = (float)rand() / RAND_MAX - 0.5f;
     for (int i = 0; i < N * K; i++) b[i] = (float)rand() / RAND_MAX - 0.5f;
-    for (int M = 1; M <= 5; M++)
-        for (int acc = 0; acc < 2; acc++) {
-            for (int i = 0; i < M * N; i++) c[i] = 0.5f;
-            genc_gemm(0, 1, M, N, K, a, K, b, K, acc, c, N);
-            for (int i = 0; i < M; i++)
-                for (int j = 0; j < N; j++) {
-                    double want = acc ? 0.5 : 0, size = 0;
-                    for (int k = 0; k < K; k++)
-                        want += (double)a[i * K + k] * b[j * K + k], size += fabs(a[i * K + k] * b[j * K + k]);
-                    ck_assert_msg(fabs(c[i * N + j] - want) <= 1e-6 * (1 + size),
-                                  "M=%d acc=%d: c[%d,%d] = %.9g, want %.9g", M, acc, i, j, c[i * N + j], want);
-                }
-        }
+    for (int trans_b = 0; trans_b < 2; trans_b++)
+        for (int M = 1; M <= 5; M++)
+            for (int acc = 0; acc < 2; acc++) {
+                for (int i = 0; i < M * N; i++) c[i] = 0.5f;
+                genc_gemm(0, trans_b, M, N, K, a, K, b, trans_b ? K : N, acc, c, N);
+                for (int i = 0; i < M; i++)
+                    for (int j = 0; j < N; j++) {
+                        double want = acc ? 0.5 : 0, size = 0;
+                        for (int k = 0; k < K; k++) {
+                            double y = trans_b ? b[j * K + k] : b[k * N + j];
+                            want += a[i * K + k] * y, size += fabs(a[i * K + k] * y);
+                        }
+                        ck_assert_msg(fabs(c[i * N + j] - want) <= 1e-6 * (1 + size),
+                                      "M=%d trans_b=%d acc=%d: c[%d,%d] = %.9g, want %.9g", M, trans_b, acc, i, j,
+                                      c[i * N + j], want);
+                    }
+            }
     free(a), free(b), free(c);
 }
 END_TEST
@@ -574,9 +612,11 @@ static double activate_in_double(int act, double x, double alpha)
  * threads begin inside a row, or, given scratch and a wide layer, computes
  * each band in the scratch and streams it into out. On 1 to 3 threads both
  * match the layer computed in double, and on 1 and 2 give the same bits as
- * each other.
- * (Not bit for bit across thread counts: BLAS may sum a narrow band's
- * columns in another order.) out and the scratch start as NaN, so an
+ * each other. So does genc_dense_forward_input_major, given the weight
+ * transposed; at fewer rows than a tile (its row sums) it also gives the
+ * same bits on 1, 2 and 3 threads.
+ * (Not bit for bit across thread counts otherwise: BLAS may sum a narrow
+ * band's columns in another order.) out and the scratch start as NaN, so an
  * element never written shows; out is line-aligned, as the arena is, so
  * whole lines are streamed, and for OC = 100 rows begin inside a line. At
  * one row, as in a sampler, the plain path activates each band without a
@@ -589,30 +629,45 @@ START_TEST(dense_forward_matches_double_on_any_thread_count)
                                     {64, 256, 100, GENC_ACT_LEAKY_RELU},
                                     {64, 100, 256, GENC_ACT_TANH},
                                     {64, 128, 20, GENC_ACT_IDENTITY},
-                                    {1, 128, 784, GENC_ACT_SIGMOID}}; /* a sampler's: plain, no barrier */
+                                    {1, 128, 784, GENC_ACT_SIGMOID},  /* a sampler's: plain, no barrier */
+                                    {1, 512, 784, GENC_ACT_TANH},     /* row sums in two chunks of KC */
+                                    {3, 300, 250, GENC_ACT_RELU}};    /* 10 columns past the whole vectors */
+    enum { LAYOUTS = 2, PATHS = 2 }; /* the weight (OC,C) or input-major; plain or streamed */
     srand(6);
     for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
         int B = shapes[k][0], C = shapes[k][1], OC = shapes[k][2], act = shapes[k][3];
         size_t n_in = (size_t)B * C, n_out = (size_t)B * OC, n_w = (size_t)OC * C;
         size_t out_bytes = (sizeof(float) * n_out + 63) / 64 * 64, scratch_size = genc_dense_forward_scratch(8, B, OC);
         float *inp = malloc(sizeof(float) * n_in), *w = malloc(sizeof(float) * n_w), *bias = malloc(sizeof(float) * OC);
-        float *scratch = malloc(sizeof(float) * (scratch_size ? scratch_size : 1)), *got[3][2];
+        float *w_input_major = malloc(sizeof(float) * n_w);
+        float *scratch = malloc(sizeof(float) * (scratch_size ? scratch_size : 1)), *got[3][LAYOUTS][PATHS];
         ck_assert(OC < B ? scratch_size == 0 : scratch_size == n_out);
         for (size_t i = 0; i < n_in; i++) inp[i] = uniform_in(-1, 1);
         for (size_t i = 0; i < n_w; i++) w[i] = uniform_in(-0.1f, 0.1f);
+        for (int o = 0; o < OC; o++)
+            for (int c = 0; c < C; c++) w_input_major[(size_t)c * OC + o] = w[(size_t)o * C + c];
         for (int o = 0; o < OC; o++) bias[o] = uniform_in(-0.5f, 0.5f);
         for (int threads = 1; threads <= 3; threads++) {
             omp_set_num_threads(threads);
-            ck_assert_int_eq(genc_gemm_threads(0, 1, B, OC, C), threads);
-            for (int streamed = 0; streamed < 2; streamed++) {
-                float *out = got[threads - 1][streamed] = aligned_alloc(64, out_bytes);
-                for (size_t i = 0; i < n_out; i++) out[i] = NAN;
-                for (size_t i = 0; i < scratch_size; i++) scratch[i] = NAN;
-                genc_dense_forward(out, inp, w, bias, streamed ? scratch : NULL, B, C, OC, act, 0.2f);
+            ck_assert_int_eq(genc_gemm_threads(0, B, OC, C), threads);
+            for (int layout = 0; layout < LAYOUTS; layout++) {
+                for (int streamed = 0; streamed < PATHS; streamed++) {
+                    float *out = got[threads - 1][layout][streamed] = aligned_alloc(64, out_bytes);
+                    for (size_t i = 0; i < n_out; i++) out[i] = NAN;
+                    for (size_t i = 0; i < scratch_size; i++) scratch[i] = NAN;
+                    if (layout) genc_dense_forward_input_major(out, inp, w_input_major, bias, streamed ? scratch : NULL,
+                                                               B, C, OC, act, 0.2f);
+                    else genc_dense_forward(out, inp, w, bias, streamed ? scratch : NULL, B, C, OC, act, 0.2f);
+                }
+                if (threads <= 2) /* on 3, a 4-column band's product may differ with its row pitch */
+                    ck_assert_msg(memcmp(got[threads - 1][layout][0], got[threads - 1][layout][1],
+                                         sizeof(float) * n_out) == 0,
+                                  "%d->%d, %d threads, layout %d: streamed bands differ from plain ones", C, OC,
+                                  threads, layout);
+                if (B < GENC_GEMM_MR && layout == 1)
+                    ck_assert_msg(memcmp(got[threads - 1][1][0], got[0][1][0], sizeof(float) * n_out) == 0,
+                                  "%d->%d at %d rows, input-major: %d threads differ from 1", C, OC, B, threads);
             }
-            if (threads <= 2) /* on 3, a 4-column band's product may differ with its row pitch */
-                ck_assert_msg(memcmp(got[threads - 1][0], got[threads - 1][1], sizeof(float) * n_out) == 0,
-                              "%d->%d, %d threads: streamed bands differ from plain ones", C, OC, threads);
         }
         for (int b = 0; b < B; b++)
             for (int o = 0; o < OC; o++) {
@@ -620,13 +675,16 @@ START_TEST(dense_forward_matches_double_on_any_thread_count)
                 for (int c = 0; c < C; c++) pre += (double)inp[(size_t)b * C + c] * w[(size_t)o * C + c];
                 double want = activate_in_double(act, pre, 0.2f);
                 for (int t = 0; t < 3; t++)
-                    for (int streamed = 0; streamed < 2; streamed++)
-                        ck_assert_msg(fabs(got[t][streamed][(size_t)b * OC + o] - want) <= 1e-5 * (1 + fabs(want)),
-                                      "%d->%d, %d threads%s: out[%d][%d]", C, OC, t + 1, streamed ? ", streamed" : "",
-                                      b, o);
+                    for (int layout = 0; layout < LAYOUTS; layout++)
+                        for (int streamed = 0; streamed < PATHS; streamed++)
+                            ck_assert_msg(fabs(got[t][layout][streamed][(size_t)b * OC + o] - want) <=
+                                              1e-5 * (1 + fabs(want)),
+                                          "%d->%d, %d threads, layout %d%s: out[%d][%d]", C, OC, t + 1, layout,
+                                          streamed ? ", streamed" : "", b, o);
             }
-        for (int t = 0; t < 3; t++) free(got[t][0]), free(got[t][1]);
-        free(inp), free(w), free(bias), free(scratch);
+        for (int t = 0; t < 3; t++)
+            for (int layout = 0; layout < LAYOUTS; layout++) free(got[t][layout][0]), free(got[t][layout][1]);
+        free(inp), free(w), free(w_input_major), free(bias), free(scratch);
     }
 }
 END_TEST
@@ -794,6 +852,7 @@ int main(void)
     tcase_add_test(tc, bce_loss_matches_long_double);
     tcase_add_test(tc, adam_matches_its_formula_bit_for_bit);
     tcase_add_test(tc, batch_one_product_matches_double);
+    tcase_add_test(tc, row_sums_have_the_bits_of_a_tile);
     tcase_add_test(tc, few_row_large_product_matches_double);
     tcase_add_test(tc, small_product_matches_double);
     tcase_add_test(tc, col2im_matches_double_on_any_thread_count);
