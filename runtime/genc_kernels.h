@@ -530,45 +530,58 @@ static inline void genc_dot_rows(genc_real out[GENC_DOT_ROWS], const genc_real *
 }
 
 #if defined(__GNUC__)
-enum { GENC_SUM_VECTORS = 4 };
+/* The target's own vectors, for the row sums: on AVX2 or SSE, gcc keeps
+ * 64-byte vectors in memory, and row sums in them took 51 us (128 -> 784 at
+ * batch 1 on AVX2) where its native vectors take 5 */
+#if defined(__AVX512F__)
+#define GENC_NATIVE_BYTES 64
+#elif defined(__AVX__)
+#define GENC_NATIVE_BYTES 32
+#else
+#define GENC_NATIVE_BYTES 16
+#endif
+typedef genc_real genc_native_row __attribute__((vector_size(GENC_NATIVE_BYTES)));
+enum { GENC_NATIVE_LANES = GENC_NATIVE_BYTES / sizeof(genc_real), GENC_SUM_VECTORS = 4 };
 
-/* c[0, vectors·NR) = [c +] Σ_k a[k] · b[k·ldb + (0 .. vectors·NR)]: up to
- * GENC_SUM_VECTORS vectors of a row of C held in registers while B's rows
- * stream past once, with no packing and no sums across lanes. Each element
- * is summed as genc_gemm_tile sums it, chunk by chunk of KC, so a row has the
- * same bits alone as in a tile. Four vectors streamed B from L2 near its
- * bandwidth (a 128 -> 784 layer at batch 1: 2.36 us; eight, 2.48; row dots
- * of B stored (N,K), 2.63). */
+/* c[0, vectors·lanes) = [c +] Σ_k a[k] · b[k·ldb + (0 .. vectors·lanes)]:
+ * up to GENC_SUM_VECTORS native vectors of a row of C held in registers
+ * while B's rows stream past once, with no packing and no sums across lanes.
+ * Each element is summed as genc_gemm_tile sums it, chunk by chunk of KC, so
+ * a row has the same bits alone as in a tile. Four vectors streamed B from
+ * L2 near its bandwidth (a 128 -> 784 layer at batch 1 on AVX-512: 2.36 us;
+ * eight, 2.48; row dots of B stored (N,K), 2.63). */
 static inline GENC_ALWAYS_INLINE void genc_row_sums_as(genc_real *c, const genc_real *a, const genc_real *b, int ldb,
                                                        int K, int acc, int vectors)
 {
     for (int k0 = 0; k0 < K; k0 += GENC_GEMM_KC) {
         int k_end = K - k0 < GENC_GEMM_KC ? K : k0 + GENC_GEMM_KC;
-        genc_gemm_row s[GENC_SUM_VECTORS], y, zero = {0};
+        genc_native_row s[GENC_SUM_VECTORS], y, zero = {0};
         GENC_UNROLL_VECTORS for (int v = 0; v < vectors; v++) s[v] = zero;
         const genc_real *row = b + (size_t)k0 * ldb;
-        for (int k = k0; k < k_end; k++, row += ldb)
+        for (int k = k0; k < k_end; k++, row += ldb) {
+            genc_native_row a_k = zero + a[k];
             GENC_UNROLL_VECTORS for (int v = 0; v < vectors; v++) {
-                __builtin_memcpy(&y, row + v * GENC_GEMM_NR, sizeof y);
-                s[v] += a[k] * y;
+                __builtin_memcpy(&y, row + v * GENC_NATIVE_LANES, sizeof y);
+                s[v] += a_k * y;
             }
+        }
         int keep = acc || k0 > 0;
         GENC_UNROLL_VECTORS for (int v = 0; v < vectors; v++) {
-            genc_gemm_row sum = {0};
-            if (keep) __builtin_memcpy(&sum, c + v * GENC_GEMM_NR, sizeof sum);
+            genc_native_row sum = zero;
+            if (keep) __builtin_memcpy(&sum, c + v * GENC_NATIVE_LANES, sizeof sum);
             sum += s[v];
-            __builtin_memcpy(c + v * GENC_GEMM_NR, &sum, sizeof sum);
+            __builtin_memcpy(c + v * GENC_NATIVE_LANES, &sum, sizeof sum);
         }
     }
 }
 
-/* genc_row_sums_as over C's row's whole vectors, [0, N / NR · NR) */
+/* genc_row_sums_as over C's row's whole NR-wide runs, [0, N / NR · NR) */
 static inline void genc_row_sums(genc_real *c, const genc_real *a, const genc_real *b, int ldb, int N, int K, int acc)
 {
+    const int block = GENC_SUM_VECTORS * GENC_NATIVE_LANES, end = N / GENC_GEMM_NR * GENC_GEMM_NR;
     int j = 0;
-    for (; j + GENC_SUM_VECTORS * GENC_GEMM_NR <= N; j += GENC_SUM_VECTORS * GENC_GEMM_NR)
-        genc_row_sums_as(c + j, a, b + j, ldb, K, acc, GENC_SUM_VECTORS);
-    for (; j + GENC_GEMM_NR <= N; j += GENC_GEMM_NR) genc_row_sums_as(c + j, a, b + j, ldb, K, acc, 1);
+    for (; j + block <= end; j += block) genc_row_sums_as(c + j, a, b + j, ldb, K, acc, GENC_SUM_VECTORS);
+    for (; j < end; j += GENC_NATIVE_LANES) genc_row_sums_as(c + j, a, b + j, ldb, K, acc, 1);
 }
 #endif
 
@@ -937,7 +950,8 @@ static inline void genc_dense_forward(genc_real *out, const genc_real *inp, cons
 /* A dense layer, its weight stored input-major, (C,OC): as an exported
  * sampler stores it at fewer rows than a GEMM tile, where the product is
  * sums of the weight's rows (genc_row_sums; a sampler's 128 -> 784 layer
- * at batch 1 took 2.36 us where row dots of (OC,C) took 2.63). */
+ * at batch 1 took 2.4 us where row dots of (OC,C) took 2.6 on AVX-512, 3.4
+ * where they took 14.8 on AVX2). */
 static inline void genc_dense_forward_input_major(genc_real *out, const genc_real *inp, const genc_real *weight,
                                                   const genc_real *bias, genc_real *scratch, int B, int C, int OC,
                                                   int act, genc_real alpha)
