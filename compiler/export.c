@@ -151,9 +151,9 @@ static bool is_input_major(const Sampler *s, const Param *p)
 
 /* Element k of p as stored here: a dense weight (OC,C) input-major is
  * stored transposed, (C,OC) */
-static float stored_element(const Sampler *s, const Param *p, const float *data, size_t k)
+static float stored_element(const Param *p, bool input_major, const float *data, size_t k)
 {
-    if (!is_input_major(s, p)) return data[k];
+    if (!input_major) return data[k];
     size_t OC = (size_t)p->dims.dim[0], C = (size_t)p->dims.dim[1];
     return data[k % OC * C + k / OC];
 }
@@ -174,8 +174,10 @@ static void emit_weights(Emitter *e, const char *array, const Vec *list, int fir
         const Param *p = list->items[i];
         P("    /* %s */\n", p->name);
         size_t count = dims_count(p->dims);
+        bool input_major = is_input_major(s, p);
         for (size_t k = 0; k < count; k++)
-            P("%s%s,%s", k % 8 == 0 ? "    " : "", emit_literal(e, stored_element(s, p, s->data[first + i], k)),
+            P("%s%s,%s", k % 8 == 0 ? "    " : "",
+              emit_literal(e, stored_element(p, input_major, s->data[first + i], k)),
               k % 8 == 7 || k + 1 == count ? "\n" : " ");
     }
     P("};\n\n");

@@ -720,6 +720,15 @@ static inline void genc_band(int t, int threads, int extent, int *lo, int *n)
 /* Band t of `threads` of a product that threads share: a band of C's
  * columns, or of its rows if C is taller than wide, in whole vector widths;
  * none if the product has fewer bands than threads */
+/* Columns [lo, lo + n) of a product, into band (M rows of pitch ldc): C + lo
+ * itself, or a thread's own copy */
+static inline void genc_gemm_columns(int lo, int n, int trans_a, int trans_b, int M, int N, int K, const genc_real *A,
+                                     int lda, const genc_real *B, int ldb, int acc, genc_real *band, int ldc)
+{
+    genc_gemm_serial(genc_gemm_is_small(trans_a, M, N, K), trans_a, trans_b, M, n, K, A, lda,
+                     trans_b ? B + (size_t)lo * ldb : B + lo, ldb, acc, band, ldc);
+}
+
 static inline void genc_gemm_band(int t, int threads, int trans_a, int trans_b, int M, int N, int K,
                                   const genc_real *A, int lda, const genc_real *B, int ldb, int acc, genc_real *C,
                                   int ldc)
@@ -727,13 +736,11 @@ static inline void genc_gemm_band(int t, int threads, int trans_a, int trans_b, 
     int by_columns = N >= M, lo, n;
     genc_band(t, threads, by_columns ? N : M, &lo, &n);
     if (n == 0) return;
-    int small = genc_gemm_is_small(trans_a, M, N, K);
     if (by_columns)
-        genc_gemm_serial(small, trans_a, trans_b, M, n, K, A, lda, trans_b ? B + (size_t)lo * ldb : B + lo, ldb, acc,
-                         C + lo, ldc);
+        genc_gemm_columns(lo, n, trans_a, trans_b, M, N, K, A, lda, B, ldb, acc, C + lo, ldc);
     else
-        genc_gemm_serial(small, trans_a, trans_b, n, N, K, trans_a ? A + lo : A + (size_t)lo * lda, lda, B, ldb, acc,
-                         C + (size_t)lo * ldc, ldc);
+        genc_gemm_serial(genc_gemm_is_small(trans_a, M, N, K), trans_a, trans_b, n, N, K,
+                         trans_a ? A + lo : A + (size_t)lo * lda, lda, B, ldb, acc, C + (size_t)lo * ldc, ldc);
 }
 
 static inline void genc_gemm(int trans_a, int trans_b, int M, int N, int K, const genc_real *A, int lda,
@@ -775,8 +782,9 @@ static inline GENC_ALWAYS_INLINE void genc_activate_run_as(genc_real *dst, const
 
 /* genc_activate_run_as with act made a constant, so that its loops
  * vectorise where act is a variable */
-static inline GENC_WIDE_LOOPS void genc_scaled_activate_run(genc_real *dst, const genc_real *src, const genc_real *bias,
-                                            genc_real scale, genc_real add, int n, int act, genc_real alpha)
+static inline GENC_WIDE_LOOPS void genc_scaled_activate_run(genc_real *dst, const genc_real *src,
+                                                            const genc_real *bias, genc_real scale, genc_real add,
+                                                            int n, int act, genc_real alpha)
 {
     switch (act) {
     case GENC_ACT_RELU: genc_activate_run_as(dst, src, bias, scale, add, n, GENC_ACT_RELU, alpha); break;
@@ -811,8 +819,8 @@ static inline GENC_ALWAYS_INLINE void genc_slope_run_as(genc_real *dout, const g
 /* dout (n) *= the activation's slope at out: the pre-activation gradient
  * (out may be NULL for the identity). With act a variable inside the loop,
  * a thread's band of a sigmoid's 64x392 slopes took 16 us, 7 as runs. */
-static inline GENC_WIDE_LOOPS void genc_activation_slope_inplace(genc_real *dout, const genc_real *out, size_t n, int act,
-                                                 genc_real alpha)
+static inline GENC_WIDE_LOOPS void genc_activation_slope_inplace(genc_real *dout, const genc_real *out, size_t n,
+                                                                 int act, genc_real alpha)
 {
     switch (act) {
     case GENC_ACT_RELU: genc_slope_run_as(dout, out, n, GENC_ACT_RELU, alpha); break;
@@ -918,9 +926,7 @@ static inline GENC_ALWAYS_INLINE void genc_dense_forward_stored(genc_real *out, 
             genc_band(genc_thread_num(), genc_team(), OC, &lo, &n);
             genc_real *band = scratch + (size_t)B * lo;
             if (n > 0) {
-                const genc_real *band_weight = input_major ? weight + lo : weight + (size_t)lo * C;
-                genc_gemm_serial(genc_gemm_is_small(0, B, OC, C), 0, trans_b, B, n, C, inp, C, band_weight, ldw, 0,
-                                 band, n);
+                genc_gemm_columns(lo, n, 0, trans_b, B, OC, C, inp, C, weight, ldw, 0, band, n);
                 for (int b = 0; b < B; b++) {
                     genc_real *row = band + (size_t)b * n;
                     genc_activate_run(row, row, bias ? bias + lo : NULL, 0, n, act, alpha);
