@@ -305,9 +305,13 @@ static inline genc_real genc_activation_slope(int act, genc_real y, genc_real al
  * Large products go to BLAS. Small ones (M·N·K up to 10⁶, where OpenBLAS
  * switches to kernels of which some call malloc on every call) run here: a
  * packed, register-tiled product whose panels live on the stack, so a
- * training step never touches the heap. */
+ * training step never touches the heap. So do products up to 8·10⁶ whose B
+ * is read where it lies, stored (K,N): unpacked, its tiles matched or beat
+ * OpenBLAS on AVX-512 and on AVX2 (64x784x128: 84 us against 85 on one
+ * thread; a 2-thread band of it, 64x392x128, 36 against 44). */
 enum { GENC_GEMM_MR = 4, GENC_GEMM_NR = 16, GENC_GEMM_KC = 256 }; /* the shuffles below assume NR = 16 */
 #define GENC_SMALL_GEMM 1000000.0
+#define GENC_SMALL_UNPACKED_GEMM 8000000.0
 
 #if defined(__GNUC__)
 /* weights on a cache line's boundary: a row's vector loads never straddle two */
@@ -362,25 +366,37 @@ typedef genc_real genc_gemm_half __attribute__((vector_size(GENC_GEMM_NR / 2 * s
 #define GENC_NATIVE_BYTES 16
 #endif
 typedef genc_real genc_native_row __attribute__((vector_size(GENC_NATIVE_BYTES)));
+/* A tile row is NR values (1, 2 or 4 native vectors), or two vectors where
+ * one holds NR: four rows of one 64-byte vector are four chains of
+ * multiply-adds, half what AVX-512's two FMA units at a latency of 4 keep
+ * busy (a 64x64x128 product 9.2 us, 7.0 in rows of two). */
 enum {
     GENC_NATIVE_LANES = GENC_NATIVE_BYTES / sizeof(genc_real),
-    GENC_TILE_VECTORS = GENC_GEMM_NR / GENC_NATIVE_LANES /* a tile row's NR values */
+    GENC_TILE_VECTORS = GENC_GEMM_NR / GENC_NATIVE_LANES, /* NR values */
+    GENC_TILE_ROW_VECTORS = GENC_TILE_VECTORS > 1 ? GENC_TILE_VECTORS : 2,
+    GENC_TILE_WIDTH = GENC_TILE_ROW_VECTORS * GENC_NATIVE_LANES
 };
+#else
+enum { GENC_TILE_WIDTH = GENC_GEMM_NR };
 #endif
 
-/* c (MR,NR) = Σ_k a_r[k·a_step] · b[k·b_step + (0..NR)]: rows a_r of A read
- * where they lie (contiguous or strided), b a panel or B itself. */
-static inline void genc_gemm_tile(genc_real c[GENC_GEMM_MR][GENC_GEMM_NR], const genc_real *const a[GENC_GEMM_MR],
-                                  int a_step, const genc_real *b, int b_step, int kc)
+/* c (MR, vectors·lanes) = Σ_k a_r[k·a_step] · b[k·b_step + (0 .. vectors·lanes)]:
+ * rows a_r of A read where they lie (contiguous or strided), b a panel or B
+ * itself, each row of the tile in `vectors` of the target's own vectors.
+ * Every element is one chain of multiply-adds over k, however wide the tile,
+ * so its bits do not depend on the width. */
+static inline GENC_ALWAYS_INLINE void genc_gemm_tile_as(genc_real (*c)[GENC_TILE_WIDTH],
+                                                        const genc_real *const a[GENC_GEMM_MR], int a_step,
+                                                        const genc_real *b, int b_step, int kc, int vectors)
 {
     const genc_real *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
 #if defined(__GNUC__)
-    genc_native_row c0[GENC_TILE_VECTORS], c1[GENC_TILE_VECTORS], c2[GENC_TILE_VECTORS], c3[GENC_TILE_VECTORS], row,
-        zero = {0};
-    GENC_UNROLL_VECTORS for (int v = 0; v < GENC_TILE_VECTORS; v++) c0[v] = c1[v] = c2[v] = c3[v] = zero;
+    genc_native_row c0[GENC_TILE_ROW_VECTORS], c1[GENC_TILE_ROW_VECTORS], c2[GENC_TILE_ROW_VECTORS],
+        c3[GENC_TILE_ROW_VECTORS], row, zero = {0};
+    GENC_UNROLL_VECTORS for (int v = 0; v < vectors; v++) c0[v] = c1[v] = c2[v] = c3[v] = zero;
     for (int k = 0; k < kc; k++, b += b_step) {
         size_t ka = (size_t)k * a_step;
-        GENC_UNROLL_VECTORS for (int v = 0; v < GENC_TILE_VECTORS; v++) {
+        GENC_UNROLL_VECTORS for (int v = 0; v < vectors; v++) {
             __builtin_memcpy(&row, b + v * GENC_NATIVE_LANES, sizeof row);
             c0[v] += a0[ka] * row;
             c1[v] += a1[ka] * row;
@@ -388,11 +404,13 @@ static inline void genc_gemm_tile(genc_real c[GENC_GEMM_MR][GENC_GEMM_NR], const
             c3[v] += a3[ka] * row;
         }
     }
-    __builtin_memcpy(c[0], c0, sizeof c0);
-    __builtin_memcpy(c[1], c1, sizeof c1);
-    __builtin_memcpy(c[2], c2, sizeof c2);
-    __builtin_memcpy(c[3], c3, sizeof c3);
+    size_t row_bytes = sizeof(genc_native_row) * (size_t)vectors;
+    __builtin_memcpy(c[0], c0, row_bytes);
+    __builtin_memcpy(c[1], c1, row_bytes);
+    __builtin_memcpy(c[2], c2, row_bytes);
+    __builtin_memcpy(c[3], c3, row_bytes);
 #else
+    (void)vectors;
     for (int r = 0; r < GENC_GEMM_MR; r++)
         for (int j = 0; j < GENC_GEMM_NR; j++) c[r][j] = 0;
     for (int k = 0; k < kc; k++, b += b_step)
@@ -557,7 +575,7 @@ enum { GENC_SUM_VECTORS = 4 };
 /* c[0, vectors·lanes) = [c +] Σ_k a[k] · b[k·ldb + (0 .. vectors·lanes)]:
  * up to GENC_SUM_VECTORS native vectors of a row of C held in registers
  * while B's rows stream past once, with no packing and no sums across lanes.
- * Each element is summed as genc_gemm_tile sums it, chunk by chunk of KC, so
+ * Each element is summed as genc_gemm_tile_as sums it, chunk by chunk of KC, so
  * a row has the same bits alone as in a tile. Four vectors streamed B from
  * L2 near its bandwidth (a 128 -> 784 layer at batch 1 on AVX-512: 2.36 us;
  * eight, 2.48; row dots of B stored (N,K), 2.63). */
@@ -621,22 +639,26 @@ static inline void genc_gemm_small(int trans_a, int trans_b, int M, int N, int K
         j_start = N / GENC_GEMM_NR * GENC_GEMM_NR;
     }
 #endif
-    /* Only B is packed, and only where its rows are not already NR-wide
-     * contiguous runs: stored (N,K), or the last, narrower column tile. */
-    genc_real b_panel[GENC_GEMM_KC * GENC_GEMM_NR];
-    genc_real tile[GENC_GEMM_MR][GENC_GEMM_NR];
+    /* Column blocks of a tile's width, then of NR, then the narrower rest.
+     * Only B is packed, and only where its rows are not already contiguous
+     * runs of the block's width: stored (N,K), or the last, narrow block. */
+    genc_real b_panel[GENC_GEMM_KC * GENC_TILE_WIDTH];
+    genc_real tile[GENC_GEMM_MR][GENC_TILE_WIDTH];
     const int a_step = trans_a ? lda : 1;
-    for (int j0 = j_start; j0 < N; j0 += GENC_GEMM_NR) {
-        int nr = N - j0 < GENC_GEMM_NR ? N - j0 : GENC_GEMM_NR, packed = trans_b || nr < GENC_GEMM_NR;
+    for (int j0 = j_start, width; j0 < N; j0 += width) {
+        int wide = N - j0 >= GENC_TILE_WIDTH;
+        width = wide ? (int)GENC_TILE_WIDTH : (int)GENC_GEMM_NR;
+        int nr = N - j0 < width ? N - j0 : width, packed = trans_b || nr < width;
         for (int k0 = 0; k0 < K; k0 += GENC_GEMM_KC) {
             int kc = K - k0 < GENC_GEMM_KC ? K - k0 : GENC_GEMM_KC;
             if (packed)
                 for (int k = 0; k < kc; k++)
-                    for (int j = 0; j < GENC_GEMM_NR; j++)
-                        b_panel[k * GENC_GEMM_NR + j] = j >= nr    ? 0
-                                                        : trans_b ? B[(size_t)(j0 + j) * ldb + k0 + k]
-                                                                  : B[(size_t)(k0 + k) * ldb + j0 + j];
+                    for (int j = 0; j < width; j++)
+                        b_panel[k * width + j] = j >= nr    ? 0
+                                                 : trans_b ? B[(size_t)(j0 + j) * ldb + k0 + k]
+                                                           : B[(size_t)(k0 + k) * ldb + j0 + j];
             const genc_real *b = packed ? b_panel : B + (size_t)k0 * ldb + j0;
+            int b_step = packed ? width : ldb;
             for (int i0 = 0; i0 < M; i0 += GENC_GEMM_MR) {
                 int mr = M - i0 < GENC_GEMM_MR ? M - i0 : GENC_GEMM_MR;
                 /* rows past M repeat row i0: computed, never stored */
@@ -645,7 +667,14 @@ static inline void genc_gemm_small(int trans_a, int trans_b, int M, int N, int K
                     int row = i0 + (r < mr ? r : 0);
                     a[r] = trans_a ? A + (size_t)k0 * lda + row : A + (size_t)row * lda + k0;
                 }
-                genc_gemm_tile(tile, a, a_step, b, packed ? GENC_GEMM_NR : ldb, kc);
+#if defined(__GNUC__)
+                if (wide)
+                    genc_gemm_tile_as(tile, a, a_step, b, b_step, kc, GENC_TILE_ROW_VECTORS);
+                else
+                    genc_gemm_tile_as(tile, a, a_step, b, b_step, kc, GENC_TILE_VECTORS);
+#else
+                genc_gemm_tile_as(tile, a, a_step, b, b_step, kc, 1);
+#endif
                 int keep = acc || k0 > 0;
                 for (int r = 0; r < mr; r++) {
                     genc_real *row = C + (size_t)(i0 + r) * ldc + j0;
@@ -671,9 +700,10 @@ static inline void genc_blas_gemm(int trans_a, int trans_b, int M, int N, int K,
  * rows, a dense layer at batch 1 as in a sampler, where BLAS packs all of B
  * for one row (100 -> 12544 at batch 1: 295 us in cblas_sgemm, 71 us as dot
  * products; with B stored (K,N), 381 in cblas_sgemm, 180 as row sums). */
-static inline int genc_gemm_is_small(int trans_a, int M, int N, int K)
+static inline int genc_gemm_is_small(int trans_a, int trans_b, int M, int N, int K)
 {
-    return (double)M * N * K <= GENC_SMALL_GEMM || genc_gemm_is_few_rows(trans_a, M);
+    double size = (double)M * N * K;
+    return size <= (trans_b ? GENC_SMALL_GEMM : GENC_SMALL_UNPACKED_GEMM) || genc_gemm_is_few_rows(trans_a, M);
 }
 
 /* A product, or one thread's band of one, on the calling thread. `small`
@@ -725,7 +755,7 @@ static inline void genc_band(int t, int threads, int extent, int *lo, int *n)
 static inline void genc_gemm_columns(int lo, int n, int trans_a, int trans_b, int M, int N, int K, const genc_real *A,
                                      int lda, const genc_real *B, int ldb, int acc, genc_real *band, int ldc)
 {
-    genc_gemm_serial(genc_gemm_is_small(trans_a, M, N, K), trans_a, trans_b, M, n, K, A, lda,
+    genc_gemm_serial(genc_gemm_is_small(trans_a, trans_b, M, N, K), trans_a, trans_b, M, n, K, A, lda,
                      trans_b ? B + (size_t)lo * ldb : B + lo, ldb, acc, band, ldc);
 }
 
@@ -739,7 +769,7 @@ static inline void genc_gemm_band(int t, int threads, int trans_a, int trans_b, 
     if (by_columns)
         genc_gemm_columns(lo, n, trans_a, trans_b, M, N, K, A, lda, B, ldb, acc, C + lo, ldc);
     else
-        genc_gemm_serial(genc_gemm_is_small(trans_a, M, N, K), trans_a, trans_b, n, N, K,
+        genc_gemm_serial(genc_gemm_is_small(trans_a, trans_b, M, N, K), trans_a, trans_b, n, N, K,
                          trans_a ? A + lo : A + (size_t)lo * lda, lda, B, ldb, acc, C + (size_t)lo * ldc, ldc);
 }
 
@@ -753,7 +783,7 @@ static inline void genc_gemm(int trans_a, int trans_b, int M, int N, int K, cons
             genc_gemm_band(t, threads, trans_a, trans_b, M, N, K, A, lda, B, ldb, acc, C, ldc);
         return;
     }
-    genc_gemm_serial(genc_gemm_is_small(trans_a, M, N, K), trans_a, trans_b, M, N, K, A, lda, B, ldb, acc,
+    genc_gemm_serial(genc_gemm_is_small(trans_a, trans_b, M, N, K), trans_a, trans_b, M, N, K, A, lda, B, ldb, acc,
                      C, ldc);
 }
 
@@ -1048,11 +1078,11 @@ static inline void genc_dense_backward_band(int t, int region, int bands, genc_r
     if (t < bands) genc_band(t, bands, OC, &lo, &n);
     if (n > 0) {
         if (dweight)
-            genc_gemm_serial(genc_gemm_is_small(1, OC, C, B), 1, 0, n, C, B, dout + lo, OC, inp, C, acc_param,
+            genc_gemm_serial(genc_gemm_is_small(1, 0, OC, C, B), 1, 0, n, C, B, dout + lo, OC, inp, C, acc_param,
                              dweight + (size_t)lo * C, C);
         if (dbias) genc_column_sums(dbias + lo, dout + lo, B, (size_t)OC, n, acc_param);
         if (dinp)
-            genc_gemm_serial(genc_gemm_is_small(0, B, C, OC), 0, 0, B, C, n, dout + lo, OC,
+            genc_gemm_serial(genc_gemm_is_small(0, 0, B, C, OC), 0, 0, B, C, n, dout + lo, OC,
                              weight + (size_t)lo * C, C, t == 0 ? acc_inp : 0,
                              t == 0 ? dinp : scratch + (size_t)(t - 1) * B * C, C);
     }

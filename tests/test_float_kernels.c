@@ -382,12 +382,43 @@ START_TEST(row_sums_have_the_bits_of_a_tile)
 }
 END_TEST
 
+/* genc_gemm_small computes a product in column blocks of a tile's width
+ * (two native vectors on AVX-512), then of NR, then the narrower rest; each
+ * element is one chain of multiply-adds however wide its block. So a band of
+ * 16 columns computed alone, in an NR-wide tile, has the bits of the same
+ * columns of the whole product, as genc_gemm_band needs, in every layout. */
+START_TEST(column_bands_have_the_bits_of_the_whole_product)
+{
+    enum { M = 9, N = 50, K = 300 }; /* blocks of 32 (AVX-512), 16 and 2 columns; K in two chunks of KC */
+    srand(11);
+    float *a = malloc(sizeof(float) * M * K), *b = malloc(sizeof(float) * K * N);
+    float *whole = malloc(sizeof(float) * M * N), *band = malloc(sizeof(float) * M * GENC_GEMM_NR);
+    for (int i = 0; i < M * K; i++) a[i] = (float)rand() / RAND_MAX - 0.5f;
+    for (int i = 0; i < K * N; i++) b[i] = (float)rand() / RAND_MAX - 0.5f;
+    for (int trans_a = 0; trans_a < 2; trans_a++)
+        for (int trans_b = 0; trans_b < 2; trans_b++) {
+            int lda = trans_a ? M : K, ldb = trans_b ? K : N;
+            genc_gemm_small(trans_a, trans_b, M, N, K, a, lda, b, ldb, 0, whole, N);
+            for (int lo = 0; lo + GENC_GEMM_NR <= N; lo += GENC_GEMM_NR) {
+                genc_gemm_small(trans_a, trans_b, M, GENC_GEMM_NR, K, a, lda, trans_b ? b + (size_t)lo * ldb : b + lo,
+                                ldb, 0, band, GENC_GEMM_NR);
+                for (int i = 0; i < M; i++)
+                    ck_assert_msg(memcmp(band + i * GENC_GEMM_NR, whole + i * N + lo, sizeof(float) * GENC_GEMM_NR) == 0,
+                                  "trans_a %d trans_b %d: row %d of the band at column %d differs from the whole",
+                                  trans_a, trans_b, i, lo);
+            }
+        }
+    free(a), free(b), free(whole), free(band);
+}
+END_TEST
+
 /* genc_gemm on a few rows times a large B, stored (N, K) or (K, N), which
  * it computes as row dots or row sums instead of calling BLAS, and on the
  * rows on either side of that switch (4 and 5, through BLAS). */
 START_TEST(few_row_large_product_matches_double)
 {
-    enum { N = 2600, K = 400 }; /* N·K above GENC_SMALL_GEMM */
+    enum { N = 4200, K = 500 }; /* 4·N·K above GENC_SMALL_UNPACKED_GEMM */
+    ck_assert(!genc_gemm_is_small(0, 0, 4, N, K));
     srand(5);
     float *a = malloc(sizeof(float) * 5 * K), *b = malloc(sizeof(float) * N * K), *c = malloc(sizeof(float) * 5 * N);
     for (int i = 0; i < 5 * K; i++) a[i] = (float)rand() / RAND_MAX - 0.5f;
@@ -853,6 +884,7 @@ int main(void)
     tcase_add_test(tc, adam_matches_its_formula_bit_for_bit);
     tcase_add_test(tc, batch_one_product_matches_double);
     tcase_add_test(tc, row_sums_have_the_bits_of_a_tile);
+    tcase_add_test(tc, column_bands_have_the_bits_of_the_whole_product);
     tcase_add_test(tc, few_row_large_product_matches_double);
     tcase_add_test(tc, small_product_matches_double);
     tcase_add_test(tc, col2im_matches_double_on_any_thread_count);
