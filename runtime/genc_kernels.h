@@ -377,7 +377,7 @@ enum {
     GENC_TILE_WIDTH = GENC_TILE_ROW_VECTORS * GENC_NATIVE_LANES
 };
 #else
-enum { GENC_TILE_WIDTH = GENC_GEMM_NR };
+enum { GENC_TILE_VECTORS = 1, GENC_TILE_ROW_VECTORS = 1, GENC_TILE_WIDTH = GENC_GEMM_NR };
 #endif
 
 /* c (MR, vectors·lanes) = Σ_k a_r[k·a_step] · b[k·b_step + (0 .. vectors·lanes)]:
@@ -667,14 +667,11 @@ static inline void genc_gemm_small(int trans_a, int trans_b, int M, int N, int K
                     int row = i0 + (r < mr ? r : 0);
                     a[r] = trans_a ? A + (size_t)k0 * lda + row : A + (size_t)row * lda + k0;
                 }
-#if defined(__GNUC__)
+                /* two calls, so that each inlines with its count of vectors a constant */
                 if (wide)
                     genc_gemm_tile_as(tile, a, a_step, b, b_step, kc, GENC_TILE_ROW_VECTORS);
                 else
                     genc_gemm_tile_as(tile, a, a_step, b, b_step, kc, GENC_TILE_VECTORS);
-#else
-                genc_gemm_tile_as(tile, a, a_step, b, b_step, kc, 1);
-#endif
                 int keep = acc || k0 > 0;
                 for (int r = 0; r < mr; r++) {
                     genc_real *row = C + (size_t)(i0 + r) * ldc + j0;
@@ -747,9 +744,6 @@ static inline void genc_band(int t, int threads, int extent, int *lo, int *n)
     *n = extent - *lo < band ? extent - *lo : band;
 }
 
-/* Band t of `threads` of a product that threads share: a band of C's
- * columns, or of its rows if C is taller than wide, in whole vector widths;
- * none if the product has fewer bands than threads */
 /* Columns [lo, lo + n) of a product, into band (M rows of pitch ldc): C + lo
  * itself, or a thread's own copy */
 static inline void genc_gemm_columns(int lo, int n, int trans_a, int trans_b, int M, int N, int K, const genc_real *A,
@@ -759,6 +753,9 @@ static inline void genc_gemm_columns(int lo, int n, int trans_a, int trans_b, in
                      trans_b ? B + (size_t)lo * ldb : B + lo, ldb, acc, band, ldc);
 }
 
+/* Band t of `threads` of a product that threads share: a band of C's
+ * columns, or of its rows if C is taller than wide, in whole vector widths;
+ * none if the product has fewer bands than threads */
 static inline void genc_gemm_band(int t, int threads, int trans_a, int trans_b, int M, int N, int K,
                                   const genc_real *A, int lda, const genc_real *B, int ldb, int acc, genc_real *C,
                                   int ldc)
