@@ -6,7 +6,8 @@
  * checkpoint, resume, and refuse another model's weights; genc explore and genc
  * export work and refuse what they cannot do, naming the file; genc verify
  * passes on each model's PyTorch fixture and fails, with a FAIL row, on one
- * with a value changed. */
+ * with a value changed. And the trainer genc train builds learns the same
+ * bits as the library the other suites test. */
 #define _DEFAULT_SOURCE
 #include <check.h>
 
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 extern char **environ;
+extern const GencModel vae_model;
 
 typedef struct {
     int status;
@@ -268,6 +270,44 @@ START_TEST(train_resume_and_sample)
 }
 END_TEST
 
+/* genc train builds its own trainer with the system compiler; it must compute
+ * what the library these tests check computes, bit for bit: the same flags
+ * (ISO C mode, for one, stops gcc fusing a * b + c into one rounding). */
+START_TEST(train_builds_what_the_library_computes)
+{
+    char dir[] = "/tmp/genc-cli-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char out[256], ckpt[300];
+    snprintf(out, sizeof out, "%s/run", dir);
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", out);
+    setenv("GENC_THREADS", "1", 1); /* the thread count changes a sum's order */
+    Result r = run_genc((const char *[]){"train", "models/vae.lua", "--data", FASHION_MNIST_DIR, "--subset", "640",
+                                         "--steps", "12", "--seed", "5", "--out", out, NULL});
+    ck_assert_msg(r.status == 0, "train failed: %s%s", r.out, r.err);
+
+    GencDataset data;
+    GencError err;
+    ck_assert_msg(genc_dataset_load(FASHION_MNIST_DIR, "train", 640, &data, &err) == 0, "%s", err.msg);
+    GencTrainer *here = genc_trainer_new(&vae_model, &data, 5, &err);
+    GencTrainer *built = genc_trainer_new(&vae_model, &data, 5, &err);
+    unsetenv("GENC_THREADS");
+    ck_assert_ptr_nonnull(here);
+    ck_assert_ptr_nonnull(built);
+    for (int i = 0; i < 12; i++) genc_trainer_iteration(here);
+    ck_assert_msg(genc_checkpoint_load(built, ckpt, false, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(genc_trainer_iterations(built), 12);
+    ck_assert_msg(memcmp(genc_trainer_params(here), genc_trainer_params(built), vae_model.n_params * sizeof(float)) == 0,
+                  "genc train's trainer and the library learned different parameters");
+    genc_trainer_free(here);
+    genc_trainer_free(built);
+    genc_dataset_free(&data);
+    char *rm[] = {"rm", "-rf", dir, NULL};
+    pid_t pid;
+    posix_spawnp(&pid, "rm", NULL, NULL, rm, environ);
+    waitpid(pid, NULL, 0);
+}
+END_TEST
+
 static const char *const verified_models[] = {"mlp_gan", "vae", "autoencoder", "conv_autoencoder", "dcgan", "cgan"};
 
 START_TEST(verify_passes_on_each_model_fixture)
@@ -328,6 +368,7 @@ int main(void)
     tcase_add_test(tc, bytecode_is_refused);
     tcase_add_test(tc, command_line_errors);
     tcase_add_test(tc, train_resume_and_sample);
+    tcase_add_test(tc, train_builds_what_the_library_computes);
     tcase_add_loop_test(tc, verify_passes_on_each_model_fixture, 0, 6);
     tcase_add_test(tc, verify_fails_on_a_changed_value);
     suite_add_tcase(s, tc);
