@@ -302,16 +302,16 @@ static inline genc_real genc_activation_slope(int act, genc_real y, genc_real al
 /* C (M,N) = [C +] op(A) · op(B), row-major; op(A) is (M,K), stored (K,M) when
  * trans_a; op(B) is (K,N), stored (N,K) when trans_b.
  *
- * Large products go to BLAS. Small ones (M·N·K up to 10⁶, where OpenBLAS
- * switches to kernels of which some call malloc on every call) run here: a
- * packed, register-tiled product whose panels live on the stack, so a
- * training step never touches the heap. So do products up to 8·10⁶ whose B
- * is read where it lies, stored (K,N): unpacked, its tiles matched or beat
- * OpenBLAS on AVX-512 and on AVX2 (64x784x128: 84 us against 85 on one
- * thread; a 2-thread band of it, 64x392x128, 36 against 44). */
+ * Large products go to BLAS. Small ones (M·N·K up to 8·10⁶) run here: a
+ * register-tiled product whose B panels live on the stack, so a training
+ * step never touches the heap (OpenBLAS's kernels for products below about
+ * 10⁶ call malloc on every call). Up to 8·10⁶ its tiles were as fast as
+ * OpenBLAS, within 5 %, or faster, on AVX-512 and on AVX2, B stored (K,N)
+ * or (N,K): 64x784x128 on one thread took 81 us against 86 on AVX-512, and
+ * 95 against 106 with B stored (N,K); on AVX2, 123 against 126 and 139
+ * against 133. */
 enum { GENC_GEMM_MR = 4, GENC_GEMM_NR = 16, GENC_GEMM_KC = 256 }; /* the shuffles below assume NR = 16 */
-#define GENC_SMALL_GEMM 1000000.0
-#define GENC_SMALL_UNPACKED_GEMM 8000000.0
+#define GENC_SMALL_GEMM 8000000.0
 
 #if defined(__GNUC__)
 /* weights on a cache line's boundary: a row's vector loads never straddle two */
@@ -612,6 +612,49 @@ static inline void genc_row_sums(genc_real *c, const genc_real *a, const genc_re
 }
 #endif
 
+/* A panel (kc, width) of B stored (N,K): panel[k·width + j] = B[j·ldb + k]
+ * for j < nr, 0 beyond. Where a native vector holds NR values, blocks of
+ * NR x NR are transposed in registers: four rounds in which rows j and j + h
+ * swap the off-diagonal h x h corners of each 2h x 2h block, h = 8, 4, 2, 1.
+ * One element at a time, the copy took a third of a 64x64x784 product (NT
+ * 57 us against NN 41; transposed, 50). On AVX2, 16-value shuffles cost more
+ * than they saved. */
+static inline void genc_pack_transposed(genc_real *panel, int width, const genc_real *B, int ldb, int nr, int kc)
+{
+    int k = 0;
+#ifdef GENC_SHUFFLE
+    if ((int)GENC_NATIVE_LANES == (int)GENC_GEMM_NR && nr == width)
+        for (; k + GENC_GEMM_NR <= kc; k += GENC_GEMM_NR)
+            for (int j0 = 0; j0 < width; j0 += GENC_GEMM_NR) {
+                genc_gemm_row r[GENC_GEMM_NR], t[GENC_GEMM_NR];
+                for (int j = 0; j < GENC_GEMM_NR; j++)
+                    __builtin_memcpy(&r[j], B + (size_t)(j0 + j) * ldb + k, sizeof r[j]);
+                for (int j = 0; j < 8; j++) {
+                    t[j] = GENC_SHUFFLE(r[j], r[j + 8], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+                    t[j + 8] = GENC_SHUFFLE(r[j], r[j + 8], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+                }
+                for (int j = 0; j < GENC_GEMM_NR; j++) {
+                    if (j & 4) continue;
+                    r[j] = GENC_SHUFFLE(t[j], t[j + 4], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+                    r[j + 4] = GENC_SHUFFLE(t[j], t[j + 4], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+                }
+                for (int j = 0; j < GENC_GEMM_NR; j++) {
+                    if (j & 2) continue;
+                    t[j] = GENC_SHUFFLE(r[j], r[j + 2], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
+                    t[j + 2] = GENC_SHUFFLE(r[j], r[j + 2], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
+                }
+                for (int j = 0; j < GENC_GEMM_NR; j += 2) {
+                    r[j] = GENC_SHUFFLE(t[j], t[j + 1], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
+                    r[j + 1] = GENC_SHUFFLE(t[j], t[j + 1], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
+                }
+                for (int i = 0; i < GENC_GEMM_NR; i++)
+                    __builtin_memcpy(panel + (size_t)(k + i) * width + j0, &r[i], sizeof r[i]);
+            }
+#endif
+    for (; k < kc; k++)
+        for (int j = 0; j < width; j++) panel[k * width + j] = j < nr ? B[(size_t)j * ldb + k] : 0;
+}
+
 static inline void genc_gemm_small(int trans_a, int trans_b, int M, int N, int K, const genc_real *A, int lda,
                                    const genc_real *B, int ldb, int acc, genc_real *C, int ldc)
 {
@@ -651,12 +694,12 @@ static inline void genc_gemm_small(int trans_a, int trans_b, int M, int N, int K
         int nr = N - j0 < width ? N - j0 : width, packed = trans_b || nr < width;
         for (int k0 = 0; k0 < K; k0 += GENC_GEMM_KC) {
             int kc = K - k0 < GENC_GEMM_KC ? K - k0 : GENC_GEMM_KC;
-            if (packed)
+            if (packed && trans_b)
+                genc_pack_transposed(b_panel, width, B + (size_t)j0 * ldb + k0, ldb, nr, kc);
+            else if (packed)
                 for (int k = 0; k < kc; k++)
                     for (int j = 0; j < width; j++)
-                        b_panel[k * width + j] = j >= nr    ? 0
-                                                 : trans_b ? B[(size_t)(j0 + j) * ldb + k0 + k]
-                                                           : B[(size_t)(k0 + k) * ldb + j0 + j];
+                        b_panel[k * width + j] = j < nr ? B[(size_t)(k0 + k) * ldb + j0 + j] : 0;
             const genc_real *b = packed ? b_panel : B + (size_t)k0 * ldb + j0;
             int b_step = packed ? width : ldb;
             for (int i0 = 0; i0 < M; i0 += GENC_GEMM_MR) {
@@ -697,10 +740,9 @@ static inline void genc_blas_gemm(int trans_a, int trans_b, int M, int N, int K,
  * rows, a dense layer at batch 1 as in a sampler, where BLAS packs all of B
  * for one row (100 -> 12544 at batch 1: 295 us in cblas_sgemm, 71 us as dot
  * products; with B stored (K,N), 381 in cblas_sgemm, 180 as row sums). */
-static inline int genc_gemm_is_small(int trans_a, int trans_b, int M, int N, int K)
+static inline int genc_gemm_is_small(int trans_a, int M, int N, int K)
 {
-    double size = (double)M * N * K;
-    return size <= (trans_b ? GENC_SMALL_GEMM : GENC_SMALL_UNPACKED_GEMM) || genc_gemm_is_few_rows(trans_a, M);
+    return (double)M * N * K <= GENC_SMALL_GEMM || genc_gemm_is_few_rows(trans_a, M);
 }
 
 /* A product, or one thread's band of one, on the calling thread. `small`
@@ -749,7 +791,7 @@ static inline void genc_band(int t, int threads, int extent, int *lo, int *n)
 static inline void genc_gemm_columns(int lo, int n, int trans_a, int trans_b, int M, int N, int K, const genc_real *A,
                                      int lda, const genc_real *B, int ldb, int acc, genc_real *band, int ldc)
 {
-    genc_gemm_serial(genc_gemm_is_small(trans_a, trans_b, M, N, K), trans_a, trans_b, M, n, K, A, lda,
+    genc_gemm_serial(genc_gemm_is_small(trans_a, M, N, K), trans_a, trans_b, M, n, K, A, lda,
                      trans_b ? B + (size_t)lo * ldb : B + lo, ldb, acc, band, ldc);
 }
 
@@ -766,7 +808,7 @@ static inline void genc_gemm_band(int t, int threads, int trans_a, int trans_b, 
     if (by_columns)
         genc_gemm_columns(lo, n, trans_a, trans_b, M, N, K, A, lda, B, ldb, acc, C + lo, ldc);
     else
-        genc_gemm_serial(genc_gemm_is_small(trans_a, trans_b, M, N, K), trans_a, trans_b, n, N, K,
+        genc_gemm_serial(genc_gemm_is_small(trans_a, M, N, K), trans_a, trans_b, n, N, K,
                          trans_a ? A + lo : A + (size_t)lo * lda, lda, B, ldb, acc, C + (size_t)lo * ldc, ldc);
 }
 
@@ -780,7 +822,7 @@ static inline void genc_gemm(int trans_a, int trans_b, int M, int N, int K, cons
             genc_gemm_band(t, threads, trans_a, trans_b, M, N, K, A, lda, B, ldb, acc, C, ldc);
         return;
     }
-    genc_gemm_serial(genc_gemm_is_small(trans_a, trans_b, M, N, K), trans_a, trans_b, M, N, K, A, lda, B, ldb, acc,
+    genc_gemm_serial(genc_gemm_is_small(trans_a, M, N, K), trans_a, trans_b, M, N, K, A, lda, B, ldb, acc,
                      C, ldc);
 }
 
@@ -1075,11 +1117,11 @@ static inline void genc_dense_backward_band(int t, int region, int bands, genc_r
     if (t < bands) genc_band(t, bands, OC, &lo, &n);
     if (n > 0) {
         if (dweight)
-            genc_gemm_serial(genc_gemm_is_small(1, 0, OC, C, B), 1, 0, n, C, B, dout + lo, OC, inp, C, acc_param,
+            genc_gemm_serial(genc_gemm_is_small(1, OC, C, B), 1, 0, n, C, B, dout + lo, OC, inp, C, acc_param,
                              dweight + (size_t)lo * C, C);
         if (dbias) genc_column_sums(dbias + lo, dout + lo, B, (size_t)OC, n, acc_param);
         if (dinp)
-            genc_gemm_serial(genc_gemm_is_small(0, 0, B, C, OC), 0, 0, B, C, n, dout + lo, OC,
+            genc_gemm_serial(genc_gemm_is_small(0, B, C, OC), 0, 0, B, C, n, dout + lo, OC,
                              weight + (size_t)lo * C, C, t == 0 ? acc_inp : 0,
                              t == 0 ? dinp : scratch + (size_t)(t - 1) * B * C, C);
     }

@@ -417,8 +417,8 @@ END_TEST
  * rows on either side of that switch (4 and 5, through BLAS). */
 START_TEST(few_row_large_product_matches_double)
 {
-    enum { N = 4200, K = 500 }; /* 4·N·K above GENC_SMALL_UNPACKED_GEMM */
-    ck_assert(!genc_gemm_is_small(0, 0, 4, N, K));
+    enum { N = 4200, K = 500 }; /* 4·N·K above GENC_SMALL_GEMM */
+    ck_assert(!genc_gemm_is_small(0, 4, N, K));
     srand(5);
     float *a = malloc(sizeof(float) * 5 * K), *b = malloc(sizeof(float) * N * K), *c = malloc(sizeof(float) * 5 * N);
     for (int i = 0; i < 5 * K; i++) a[i] = (float)rand() / RAND_MAX - 0.5f;
@@ -444,10 +444,11 @@ START_TEST(few_row_large_product_matches_double)
 }
 END_TEST
 
-/* Every transpose pair, sizes around the 4x16 tile and the 256-deep panel. */
+/* Every transpose pair, sizes around the 4x16 tile, the 256-deep panel and
+ * the 16x16 blocks in which B stored (N,K) is packed. */
 START_TEST(small_product_matches_double)
 {
-    static const int sizes[][3] = {{1, 1, 1}, {3, 17, 9}, {4, 16, 16}, {5, 33, 7}, {16, 784, 9}, {9, 20, 300}};
+    static const int sizes[][3] = {{1, 1, 1}, {3, 17, 9}, {4, 16, 16}, {5, 33, 7}, {16, 784, 9}, {9, 20, 300}, {6, 40, 37}};
     srand(11);
     for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
         for (int t = 0; t < 4; t++) {
