@@ -65,6 +65,14 @@ static Result run_genc(const char *const *args)
     return r;
 }
 
+/* rm -rf path */
+static void remove_tree(const char *path)
+{
+    char *rm[] = {"rm", "-rf", (char *)path, NULL};
+    pid_t pid;
+    if (posix_spawnp(&pid, "rm", NULL, NULL, rm, environ) == 0) waitpid(pid, NULL, 0);
+}
+
 static char **specs;
 static int n_specs;
 
@@ -92,10 +100,7 @@ START_TEST(broken_spec_fails_with_its_message)
     want[strcspn(want, "\n")] = 0;
 
     const char *out_dir = "/tmp/genc-test-never-written";
-    char *rm[] = {"rm", "-rf", (char *)out_dir, NULL};
-    pid_t pid;
-    posix_spawnp(&pid, "rm", NULL, NULL, rm, environ);
-    waitpid(pid, NULL, 0);
+    remove_tree(out_dir);
     Result r = run_genc((const char *[]){"compile", path, "-o", out_dir, NULL});
     ck_assert_msg(r.status == 1, "%s: exit status %d, expected 1; stderr: %s", path, r.status, r.err);
     ck_assert_msg(strstr(r.err, want) != NULL, "%s: expected the message\n  %s\ngot\n  %s", path, want, r.err);
@@ -263,10 +268,7 @@ START_TEST(train_resume_and_sample)
     r = run_genc((const char *[]){"train", "models/vae.lua", "--steps", "0", "--out", dir, NULL});
     ck_assert_int_eq(r.status, 2);
     ck_assert_msg(strstr(r.err, "--steps needs a positive integer") != NULL, "%s", r.err);
-    char *rm[] = {"rm", "-rf", dir, NULL};
-    pid_t pid;
-    posix_spawnp(&pid, "rm", NULL, NULL, rm, environ);
-    waitpid(pid, NULL, 0);
+    remove_tree(dir);
 }
 END_TEST
 
@@ -301,10 +303,7 @@ START_TEST(train_builds_what_the_library_computes)
     genc_trainer_free(here);
     genc_trainer_free(built);
     genc_dataset_free(&data);
-    char *rm[] = {"rm", "-rf", dir, NULL};
-    pid_t pid;
-    posix_spawnp(&pid, "rm", NULL, NULL, rm, environ);
-    waitpid(pid, NULL, 0);
+    remove_tree(dir);
 }
 END_TEST
 
