@@ -374,51 +374,44 @@ enum {
     GENC_NATIVE_LANES = GENC_NATIVE_BYTES / sizeof(genc_real),
     GENC_TILE_VECTORS = GENC_GEMM_NR / GENC_NATIVE_LANES, /* NR values */
     GENC_TILE_ROW_VECTORS = GENC_TILE_VECTORS > 1 ? GENC_TILE_VECTORS : 2,
-    GENC_TILE_WIDTH = GENC_TILE_ROW_VECTORS * GENC_NATIVE_LANES
+    GENC_TILE_WIDTH = GENC_TILE_ROW_VECTORS * GENC_NATIVE_LANES,
+    GENC_TILE_ROWS = GENC_NATIVE_LANES == 16 ? 8 : (int)GENC_GEMM_MR
 };
+#define GENC_UNROLL_ROWS _Pragma("GCC unroll 8")
 #else
-enum { GENC_TILE_VECTORS = 1, GENC_TILE_ROW_VECTORS = 1, GENC_TILE_WIDTH = GENC_GEMM_NR };
+enum { GENC_TILE_VECTORS = 1, GENC_TILE_ROW_VECTORS = 1, GENC_TILE_WIDTH = GENC_GEMM_NR, GENC_TILE_ROWS = (int)GENC_GEMM_MR };
+#define GENC_UNROLL_ROWS
 #endif
 
-/* c (MR, vectors·lanes) = Σ_k a_r[k·a_step] · b[k·b_step + (0 .. vectors·lanes)]:
+/* c (rows, vectors·lanes) = Σ_k a_r[k·a_step] · b[k·b_step + (0 .. vectors·lanes)]:
  * rows a_r of A read where they lie (contiguous or strided), b a panel or B
  * itself, each row of the tile in `vectors` of the target's own vectors.
- * Every element is one chain of multiply-adds over k, however wide the tile,
- * so its bits do not depend on the width. */
+ * Every element is one chain of multiply-adds over k, however wide or tall
+ * the tile, so its bits do not depend on the tile's shape. */
 static inline GENC_ALWAYS_INLINE void genc_gemm_tile_as(genc_real (*c)[GENC_TILE_WIDTH],
-                                                        const genc_real *const a[GENC_GEMM_MR], int a_step,
-                                                        const genc_real *b, int b_step, int kc, int vectors)
+                                                        const genc_real *const a[GENC_TILE_ROWS], int a_step,
+                                                        const genc_real *b, int b_step, int kc, int rows, int vectors)
 {
-    const genc_real *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
 #if defined(__GNUC__)
-    genc_native_row c0[GENC_TILE_ROW_VECTORS], c1[GENC_TILE_ROW_VECTORS], c2[GENC_TILE_ROW_VECTORS],
-        c3[GENC_TILE_ROW_VECTORS], row, zero = {0};
-    GENC_UNROLL_VECTORS for (int v = 0; v < vectors; v++) c0[v] = c1[v] = c2[v] = c3[v] = zero;
+    genc_native_row sums[GENC_TILE_ROWS][GENC_TILE_ROW_VECTORS], row, zero = {0};
+    GENC_UNROLL_ROWS for (int r = 0; r < rows; r++)
+        GENC_UNROLL_VECTORS for (int v = 0; v < vectors; v++) sums[r][v] = zero;
     for (int k = 0; k < kc; k++, b += b_step) {
         size_t ka = (size_t)k * a_step;
         GENC_UNROLL_VECTORS for (int v = 0; v < vectors; v++) {
             __builtin_memcpy(&row, b + v * GENC_NATIVE_LANES, sizeof row);
-            c0[v] += a0[ka] * row;
-            c1[v] += a1[ka] * row;
-            c2[v] += a2[ka] * row;
-            c3[v] += a3[ka] * row;
+            GENC_UNROLL_ROWS for (int r = 0; r < rows; r++) sums[r][v] += a[r][ka] * row;
         }
     }
-    size_t row_bytes = sizeof(genc_native_row) * (size_t)vectors;
-    __builtin_memcpy(c[0], c0, row_bytes);
-    __builtin_memcpy(c[1], c1, row_bytes);
-    __builtin_memcpy(c[2], c2, row_bytes);
-    __builtin_memcpy(c[3], c3, row_bytes);
+    GENC_UNROLL_ROWS for (int r = 0; r < rows; r++)
+        __builtin_memcpy(c[r], sums[r], sizeof(genc_native_row) * (size_t)vectors);
 #else
     (void)vectors;
-    for (int r = 0; r < GENC_GEMM_MR; r++)
+    for (int r = 0; r < rows; r++)
         for (int j = 0; j < GENC_GEMM_NR; j++) c[r][j] = 0;
     for (int k = 0; k < kc; k++, b += b_step)
-        for (int j = 0; j < GENC_GEMM_NR; j++) {
-            size_t ka = (size_t)k * a_step;
-            c[0][j] += a0[ka] * b[j], c[1][j] += a1[ka] * b[j];
-            c[2][j] += a2[ka] * b[j], c[3][j] += a3[ka] * b[j];
-        }
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < GENC_GEMM_NR; j++) c[r][j] += a[r][(size_t)k * a_step] * b[j];
 #endif
 }
 
@@ -687,7 +680,7 @@ static inline void genc_gemm_small(int trans_a, int trans_b, int M, int N, int K
      * Only B is packed, and only where its rows are not already contiguous
      * runs of the block's width: stored (N,K), or the last, narrow block. */
     genc_real b_panel[GENC_GEMM_KC * GENC_TILE_WIDTH];
-    genc_real tile[GENC_GEMM_MR][GENC_TILE_WIDTH];
+    genc_real tile[GENC_TILE_ROWS][GENC_TILE_WIDTH];
     const int a_step = trans_a ? lda : 1;
     for (int j0 = j_start, width; j0 < N; j0 += width) {
         int wide = N - j0 >= GENC_TILE_WIDTH;
@@ -703,19 +696,26 @@ static inline void genc_gemm_small(int trans_a, int trans_b, int M, int N, int K
                         b_panel[k * width + j] = j < nr ? B[(size_t)(k0 + k) * ldb + j0 + j] : 0;
             const genc_real *b = packed ? b_panel : B + (size_t)k0 * ldb + j0;
             int b_step = packed ? width : ldb;
-            for (int i0 = 0; i0 < M; i0 += GENC_GEMM_MR) {
-                int mr = M - i0 < GENC_GEMM_MR ? M - i0 : GENC_GEMM_MR;
+            for (int i0 = 0, rows; i0 < M; i0 += rows) {
+                /* tall tiles while there are rows for one, then MR rows at a time */
+                int tall = M - i0 >= GENC_TILE_ROWS;
+                rows = tall ? (int)GENC_TILE_ROWS : (int)GENC_GEMM_MR;
+                int mr = M - i0 < rows ? M - i0 : rows;
                 /* rows past M repeat row i0: computed, never stored */
-                const genc_real *a[GENC_GEMM_MR];
-                for (int r = 0; r < GENC_GEMM_MR; r++) {
+                const genc_real *a[GENC_TILE_ROWS];
+                for (int r = 0; r < GENC_TILE_ROWS; r++) {
                     int row = i0 + (r < mr ? r : 0);
                     a[r] = trans_a ? A + (size_t)k0 * lda + row : A + (size_t)row * lda + k0;
                 }
-                /* two calls, so that each inlines with its count of vectors a constant */
-                if (wide)
-                    genc_gemm_tile_as(tile, a, a_step, b, b_step, kc, GENC_TILE_ROW_VECTORS);
+                /* one call for each shape, so that each inlines with its counts constant */
+                if (tall && wide)
+                    genc_gemm_tile_as(tile, a, a_step, b, b_step, kc, GENC_TILE_ROWS, GENC_TILE_ROW_VECTORS);
+                else if (tall)
+                    genc_gemm_tile_as(tile, a, a_step, b, b_step, kc, GENC_TILE_ROWS, GENC_TILE_VECTORS);
+                else if (wide)
+                    genc_gemm_tile_as(tile, a, a_step, b, b_step, kc, GENC_GEMM_MR, GENC_TILE_ROW_VECTORS);
                 else
-                    genc_gemm_tile_as(tile, a, a_step, b, b_step, kc, GENC_TILE_VECTORS);
+                    genc_gemm_tile_as(tile, a, a_step, b, b_step, kc, GENC_GEMM_MR, GENC_TILE_VECTORS);
                 int keep = acc || k0 > 0;
                 for (int r = 0; r < mr; r++) {
                     genc_real *row = C + (size_t)(i0 + r) * ldc + j0;

@@ -448,7 +448,7 @@ END_TEST
  * the 16x16 blocks in which B stored (N,K) is packed. */
 START_TEST(small_product_matches_double)
 {
-    static const int sizes[][3] = {{1, 1, 1}, {3, 17, 9}, {4, 16, 16}, {5, 33, 7}, {16, 784, 9}, {9, 20, 300}, {6, 40, 37}};
+    static const int sizes[][3] = {{1, 1, 1}, {3, 17, 9}, {4, 16, 16}, {5, 33, 7}, {16, 784, 9}, {9, 20, 300}, {6, 40, 37}, {13, 40, 37}};
     srand(11);
     for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
         for (int t = 0; t < 4; t++) {
