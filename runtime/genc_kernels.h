@@ -369,7 +369,10 @@ typedef genc_real genc_native_row __attribute__((vector_size(GENC_NATIVE_BYTES))
 /* A tile row is NR values (1, 2 or 4 native vectors), or two vectors where
  * one holds NR: four rows of one 64-byte vector are four chains of
  * multiply-adds, half what AVX-512's two FMA units at a latency of 4 keep
- * busy (a 64x64x128 product 9.2 us, 7.0 in rows of two). */
+ * busy (a 64x64x128 product 9.2 us, 7.0 in rows of two). A tile is 8 rows
+ * there, 16 chains in 16 of its 32 registers (a 64x64x784 product 43 us in
+ * 4 rows, 35 in 8), and MR elsewhere: AVX2's 16 registers held 6 rows of two
+ * vectors only by spilling (61 us -> 91). */
 enum {
     GENC_NATIVE_LANES = GENC_NATIVE_BYTES / sizeof(genc_real),
     GENC_TILE_VECTORS = GENC_GEMM_NR / GENC_NATIVE_LANES, /* NR values */
