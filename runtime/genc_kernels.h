@@ -999,7 +999,8 @@ static inline GENC_ALWAYS_INLINE void genc_dense_forward_stored(genc_real *out, 
      * barrier, applies bias and activation to its flat range of out, the
      * range that the next elementwise pass (a loss, the backward pass's slope)
      * takes; at one row (a sampler) that range is its band, so there is no
-     * barrier. The sums are the same either way, and so were their bits on
+     * barrier. The compiler gives no scratch where a loss reads out (grad.c's
+     * read_by_loss). The sums are the same either way, and so were their bits on
      * 1 and 2 threads; a band as narrow as 4 columns (3 threads) may be
      * summed in another order for another row pitch. */
     int trans_b = !input_major, ldw = input_major ? OC : C;

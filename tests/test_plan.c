@@ -6,6 +6,7 @@
 
 #include "run_suite.h"
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "compiler.h"
@@ -65,6 +66,39 @@ START_TEST(conv_scratch_is_what_the_kernel_uses)
 }
 END_TEST
 
+/* The scratch of a dense layer's forward pass, where it has one, as its kernel
+ * sizes it; a wide layer has one, to stream its bands, unless a loss reads
+ * its output in flat ranges. */
+static int forward_scratch(const Program *p, const char *function, const char *layer)
+{
+    for (int i = 0; i < p->functions.len; i++) {
+        const Function *f = p->functions.items[i];
+        if (strcmp(f->name, function) != 0) continue;
+        for (int t = 0; t < f->n_ins; t++) {
+            const Instruction *ins = &f->ins[t];
+            if (ins->kind != INS_FORWARD || !ins->node->what || strcmp(ins->node->what, layer) != 0) continue;
+            const Node *n = ins->node;
+            if (ins->scratch >= 0)
+                ck_assert_uint_eq(f->buffers[ins->scratch].size,
+                                  genc_dense_forward_scratch(p->model->threads, p->model->batch, n->dims.dim[0]));
+            return ins->scratch >= 0;
+        }
+    }
+    ck_abort_msg("no forward pass of %s in %s", layer, function);
+    return 0;
+}
+
+START_TEST(wide_dense_outputs_stream_unless_a_loss_reads_them)
+{
+    Program *vae = compile("models/vae.lua"), *gan = compile("models/mlp_gan.lua");
+    ck_assert(forward_scratch(vae, "step_elbo", "encoder.dense1"));  /* read by dense heads */
+    ck_assert(!forward_scratch(vae, "step_elbo", "decoder.dense2")); /* read by the BCE */
+    ck_assert(!forward_scratch(vae, "step_elbo", "encoder.mean.dense1")); /* 20 wide: narrower than the batch */
+    ck_assert(forward_scratch(gan, "step_d", "generator.dense3"));   /* read by the discriminator */
+    ck_assert(forward_scratch(gan, "step_d", "discriminator.dense2"));
+}
+END_TEST
+
 START_TEST(checker_catches_a_broken_plan)
 {
     Program *p = compile("models/mlp_gan.lua");
@@ -93,6 +127,7 @@ int main(void)
     TCase *tc = tcase_create("liveness");
     tcase_add_loop_test(tc, plans_have_no_overlapping_live_buffers, 0, N_MODELS);
     tcase_add_loop_test(tc, conv_scratch_is_what_the_kernel_uses, 0, N_MODELS);
+    tcase_add_test(tc, wide_dense_outputs_stream_unless_a_loss_reads_them);
     tcase_add_test(tc, checker_catches_a_broken_plan);
     suite_add_tcase(s, tc);
     return run_suite(s, CK_FORK);

@@ -6,7 +6,7 @@
 #include <string.h>
 
 /* Step "reconstruct" (models/autoencoder.lua:19): forward and backward of its loss; writes the gradients of autoencoder, which adam updates.
-   Arena: 184320 floats with reuse (283680 without). */
+   Arena: 184320 floats with reuse (233504 without). */
 void autoencoder_step_reconstruct(const float *params, float *state, float *grads, float *arena, const float *const *inputs, float *loss)
 {
     (void)state;
@@ -18,15 +18,14 @@ void autoencoder_step_reconstruct(const float *params, float *state, float *grad
     float *t12 = arena + 0; /* [] mse */
     float *scratch6 = arena + 0; /* [8192] im2col of autoencoder.dense1 + relu */
     float *scratch7 = arena + 0; /* [8192] im2col of autoencoder.dense3 + relu */
-    float *scratch8 = arena + 0; /* [50176] im2col of autoencoder.dense4 + sigmoid */
     float *dt3 = arena + 0; /* [64,128] gradient of autoencoder.dense1 + relu */
     float *dt5 = arena + 16384; /* [64,32] gradient of autoencoder.dense2 + relu */
     float *dt7 = arena + 174080; /* [64,128] gradient of autoencoder.dense3 + relu */
     float *dt9 = arena + 107520; /* [64,784] gradient of autoencoder.dense4 + sigmoid */
     float *dt12 = arena + 0; /* [] gradient of mse */
-    float *scratch14 = arena + 0; /* [57344] im2col of autoencoder.dense4 + sigmoid */
-    float *scratch15 = arena + 0; /* [14336] im2col of autoencoder.dense3 + relu */
-    float *scratch16 = arena + 8192; /* [8192] im2col of autoencoder.dense2 + relu */
+    float *scratch13 = arena + 0; /* [57344] im2col of autoencoder.dense4 + sigmoid */
+    float *scratch14 = arena + 0; /* [14336] im2col of autoencoder.dense3 + relu */
+    float *scratch15 = arena + 8192; /* [8192] im2col of autoencoder.dense2 + relu */
 
     /* models/autoencoder.lua:6  autoencoder.dense1 + relu  -> [64,128] */
     genc_dense_forward(t3, images, params + AUTOENCODER_AUTOENCODER_DENSE1_WEIGHT, params + AUTOENCODER_AUTOENCODER_DENSE1_BIAS, scratch6, 64, 784, 128, GENC_ACT_RELU, 0.0f);
@@ -38,7 +37,7 @@ void autoencoder_step_reconstruct(const float *params, float *state, float *grad
     genc_dense_forward(t7, t5, params + AUTOENCODER_AUTOENCODER_DENSE3_WEIGHT, params + AUTOENCODER_AUTOENCODER_DENSE3_BIAS, scratch7, 64, 32, 128, GENC_ACT_RELU, 0.0f);
 
     /* models/autoencoder.lua:9  autoencoder.dense4 + sigmoid  -> [64,784] */
-    genc_dense_forward(t9, t7, params + AUTOENCODER_AUTOENCODER_DENSE4_WEIGHT, params + AUTOENCODER_AUTOENCODER_DENSE4_BIAS, scratch8, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f);
+    genc_dense_forward(t9, t7, params + AUTOENCODER_AUTOENCODER_DENSE4_WEIGHT, params + AUTOENCODER_AUTOENCODER_DENSE4_BIAS, NULL, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f);
 
     /* models/autoencoder.lua:19  mse  -> [] */
     genc_mse_forward(t12, t9, images, 0.0f, 50176);
@@ -51,13 +50,13 @@ void autoencoder_step_reconstruct(const float *params, float *state, float *grad
     genc_mse_backward(dt9, NULL, dt12, t9, images, 0.0f, 50176, 0, 0);
 
     /* models/autoencoder.lua:9  backward of autoencoder.dense4 + sigmoid */
-    genc_dense_backward(dt7, grads + AUTOENCODER_AUTOENCODER_DENSE4_WEIGHT, grads + AUTOENCODER_AUTOENCODER_DENSE4_BIAS, dt9, t9, t7, params + AUTOENCODER_AUTOENCODER_DENSE4_WEIGHT, scratch14, 8, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f, 0, 0);
+    genc_dense_backward(dt7, grads + AUTOENCODER_AUTOENCODER_DENSE4_WEIGHT, grads + AUTOENCODER_AUTOENCODER_DENSE4_BIAS, dt9, t9, t7, params + AUTOENCODER_AUTOENCODER_DENSE4_WEIGHT, scratch13, 8, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f, 0, 0);
 
     /* models/autoencoder.lua:8  backward of autoencoder.dense3 + relu */
-    genc_dense_backward(dt5, grads + AUTOENCODER_AUTOENCODER_DENSE3_WEIGHT, grads + AUTOENCODER_AUTOENCODER_DENSE3_BIAS, dt7, t7, t5, params + AUTOENCODER_AUTOENCODER_DENSE3_WEIGHT, scratch15, 8, 64, 32, 128, GENC_ACT_RELU, 0.0f, 0, 0);
+    genc_dense_backward(dt5, grads + AUTOENCODER_AUTOENCODER_DENSE3_WEIGHT, grads + AUTOENCODER_AUTOENCODER_DENSE3_BIAS, dt7, t7, t5, params + AUTOENCODER_AUTOENCODER_DENSE3_WEIGHT, scratch14, 8, 64, 32, 128, GENC_ACT_RELU, 0.0f, 0, 0);
 
     /* models/autoencoder.lua:7  backward of autoencoder.dense2 + relu */
-    genc_dense_backward(dt3, grads + AUTOENCODER_AUTOENCODER_DENSE2_WEIGHT, grads + AUTOENCODER_AUTOENCODER_DENSE2_BIAS, dt5, t5, t3, params + AUTOENCODER_AUTOENCODER_DENSE2_WEIGHT, scratch16, 8, 64, 128, 32, GENC_ACT_RELU, 0.0f, 0, 0);
+    genc_dense_backward(dt3, grads + AUTOENCODER_AUTOENCODER_DENSE2_WEIGHT, grads + AUTOENCODER_AUTOENCODER_DENSE2_BIAS, dt5, t5, t3, params + AUTOENCODER_AUTOENCODER_DENSE2_WEIGHT, scratch15, 8, 64, 128, 32, GENC_ACT_RELU, 0.0f, 0, 0);
 
     /* models/autoencoder.lua:6  backward of autoencoder.dense1 + relu */
     genc_dense_backward(NULL, grads + AUTOENCODER_AUTOENCODER_DENSE1_WEIGHT, grads + AUTOENCODER_AUTOENCODER_DENSE1_BIAS, dt3, t3, images, params + AUTOENCODER_AUTOENCODER_DENSE1_WEIGHT, NULL, 8, 64, 784, 128, GENC_ACT_RELU, 0.0f, 0, 0);

@@ -12,7 +12,7 @@ extern "C" {
 #define AUTOENCODER_BATCH 64
 #define AUTOENCODER_PARAMS 209968 /* floats in the parameter block (and in the gradient block) */
 #define AUTOENCODER_STATE 0 /* floats of running statistics, not trained */
-#define AUTOENCODER_ARENA 184320 /* floats of scratch memory; 283680 without reuse */
+#define AUTOENCODER_ARENA 184320 /* floats of scratch memory; 233504 without reuse */
 
 /* Parameter offsets in the block, in floats, and their shapes. */
 #define AUTOENCODER_AUTOENCODER_DENSE1_WEIGHT 0 /* [128,784] */

@@ -6,15 +6,15 @@
 #include <string.h>
 
 /* Step "elbo" (models/vae.lua:31): forward and backward of its loss; writes the gradients of encoder decoder, which adam updates.
-   Arena: 187392 floats with reuse (297888 without). */
+   Arena: 187392 floats with reuse (247712 without). */
 void vae_step_elbo(const float *params, float *state, float *grads, float *arena, const float *const *inputs, float *loss)
 {
     (void)state;
     const float *images = inputs[0]; /* [64,1,28,28] */
     const float *eps = inputs[1]; /* [64,20] */
     float *t3 = arena + 157696; /* [64,128] encoder.dense1 + relu */
-    float *t5 = arena + 50176; /* [64,20] encoder.logvar.dense1 */
-    float *t6 = arena + 51456; /* [64,20] encoder.mean.dense1 */
+    float *t5 = arena + 8192; /* [64,20] encoder.logvar.dense1 */
+    float *t6 = arena + 9472; /* [64,20] encoder.mean.dense1 */
     float *t7 = arena + 0; /* [64,20] affine */
     float *t8 = arena + 182272; /* [64,20] exp */
     float *t10 = arena + 0; /* [64,20] mul */
@@ -28,7 +28,6 @@ void vae_step_elbo(const float *params, float *state, float *grads, float *arena
     float *t21 = arena + 0; /* [] add */
     float *scratch16 = arena + 0; /* [8192] im2col of encoder.dense1 + relu */
     float *scratch17 = arena + 0; /* [8192] im2col of decoder.dense1 + relu */
-    float *scratch18 = arena + 0; /* [50176] im2col of decoder.dense2 + sigmoid */
     float *dt3 = arena + 0; /* [64,128] gradient of encoder.dense1 + relu */
     float *dt5 = arena + 184832; /* [64,20] gradient of encoder.logvar.dense1 */
     float *dt6 = arena + 186112; /* [64,20] gradient of encoder.mean.dense1 */
@@ -43,10 +42,10 @@ void vae_step_elbo(const float *params, float *state, float *grads, float *arena
     float *dt19 = arena + 0; /* [] gradient of kl_normal */
     float *dt20 = arena + 32; /* [] gradient of affine */
     float *dt21 = arena + 0; /* [] gradient of add */
-    float *scratch33 = arena + 0; /* [57344] im2col of decoder.dense2 + sigmoid */
-    float *scratch34 = arena + 0; /* [8960] im2col of decoder.dense1 + relu */
-    float *scratch35 = arena + 8192; /* [8192] im2col of encoder.mean.dense1 */
-    float *scratch36 = arena + 8192; /* [8192] im2col of encoder.logvar.dense1 */
+    float *scratch32 = arena + 0; /* [57344] im2col of decoder.dense2 + sigmoid */
+    float *scratch33 = arena + 0; /* [8960] im2col of decoder.dense1 + relu */
+    float *scratch34 = arena + 8192; /* [8192] im2col of encoder.mean.dense1 */
+    float *scratch35 = arena + 8192; /* [8192] im2col of encoder.logvar.dense1 */
 
     /* models/vae.lua:9  encoder.dense1 + relu  -> [64,128] */
     genc_dense_forward(t3, images, params + VAE_ENCODER_DENSE1_WEIGHT, params + VAE_ENCODER_DENSE1_BIAS, scratch16, 64, 784, 128, GENC_ACT_RELU, 0.0f);
@@ -73,7 +72,7 @@ void vae_step_elbo(const float *params, float *state, float *grads, float *arena
     genc_dense_forward(t12, t11, params + VAE_DECODER_DENSE1_WEIGHT, params + VAE_DECODER_DENSE1_BIAS, scratch17, 64, 20, 128, GENC_ACT_RELU, 0.0f);
 
     /* models/vae.lua:16  decoder.dense2 + sigmoid  -> [64,784] */
-    genc_dense_forward(t14, t12, params + VAE_DECODER_DENSE2_WEIGHT, params + VAE_DECODER_DENSE2_BIAS, scratch18, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f);
+    genc_dense_forward(t14, t12, params + VAE_DECODER_DENSE2_WEIGHT, params + VAE_DECODER_DENSE2_BIAS, NULL, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f);
 
     /* models/vae.lua:31  bce  -> [] */
     genc_bce_forward(t17, t14, images, 0.0f, 50176);
@@ -110,10 +109,10 @@ void vae_step_elbo(const float *params, float *state, float *grads, float *arena
     genc_bce_backward(dt14, NULL, dt17, t14, images, 0.0f, 50176, 0, 0);
 
     /* models/vae.lua:16  backward of decoder.dense2 + sigmoid */
-    genc_dense_backward(dt12, grads + VAE_DECODER_DENSE2_WEIGHT, grads + VAE_DECODER_DENSE2_BIAS, dt14, t14, t12, params + VAE_DECODER_DENSE2_WEIGHT, scratch33, 8, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f, 0, 0);
+    genc_dense_backward(dt12, grads + VAE_DECODER_DENSE2_WEIGHT, grads + VAE_DECODER_DENSE2_BIAS, dt14, t14, t12, params + VAE_DECODER_DENSE2_WEIGHT, scratch32, 8, 64, 128, 784, GENC_ACT_SIGMOID, 0.0f, 0, 0);
 
     /* models/vae.lua:15  backward of decoder.dense1 + relu */
-    genc_dense_backward(dt11, grads + VAE_DECODER_DENSE1_WEIGHT, grads + VAE_DECODER_DENSE1_BIAS, dt12, t12, t11, params + VAE_DECODER_DENSE1_WEIGHT, scratch34, 8, 64, 20, 128, GENC_ACT_RELU, 0.0f, 0, 0);
+    genc_dense_backward(dt11, grads + VAE_DECODER_DENSE1_WEIGHT, grads + VAE_DECODER_DENSE1_BIAS, dt12, t12, t11, params + VAE_DECODER_DENSE1_WEIGHT, scratch33, 8, 64, 20, 128, GENC_ACT_RELU, 0.0f, 0, 0);
 
     /* models/vae.lua:22  backward of add */
     genc_add_backward(dt6, dt10, dt11, 1280, 1, 0);
@@ -128,10 +127,10 @@ void vae_step_elbo(const float *params, float *state, float *grads, float *arena
     genc_affine_backward(dt5, dt7, 1280, 0.5f, 1);
 
     /* models/vae.lua:10  backward of encoder.mean.dense1 */
-    genc_dense_backward(dt3, grads + VAE_ENCODER_MEAN_DENSE1_WEIGHT, grads + VAE_ENCODER_MEAN_DENSE1_BIAS, dt6, NULL, t3, params + VAE_ENCODER_MEAN_DENSE1_WEIGHT, scratch35, 8, 64, 128, 20, GENC_ACT_IDENTITY, 0.0f, 0, 0);
+    genc_dense_backward(dt3, grads + VAE_ENCODER_MEAN_DENSE1_WEIGHT, grads + VAE_ENCODER_MEAN_DENSE1_BIAS, dt6, NULL, t3, params + VAE_ENCODER_MEAN_DENSE1_WEIGHT, scratch34, 8, 64, 128, 20, GENC_ACT_IDENTITY, 0.0f, 0, 0);
 
     /* models/vae.lua:10  backward of encoder.logvar.dense1 */
-    genc_dense_backward(dt3, grads + VAE_ENCODER_LOGVAR_DENSE1_WEIGHT, grads + VAE_ENCODER_LOGVAR_DENSE1_BIAS, dt5, NULL, t3, params + VAE_ENCODER_LOGVAR_DENSE1_WEIGHT, scratch36, 8, 64, 128, 20, GENC_ACT_IDENTITY, 0.0f, 1, 0);
+    genc_dense_backward(dt3, grads + VAE_ENCODER_LOGVAR_DENSE1_WEIGHT, grads + VAE_ENCODER_LOGVAR_DENSE1_BIAS, dt5, NULL, t3, params + VAE_ENCODER_LOGVAR_DENSE1_WEIGHT, scratch35, 8, 64, 128, 20, GENC_ACT_IDENTITY, 0.0f, 1, 0);
 
     /* models/vae.lua:9  backward of encoder.dense1 + relu */
     genc_dense_backward(NULL, grads + VAE_ENCODER_DENSE1_WEIGHT, grads + VAE_ENCODER_DENSE1_BIAS, dt3, t3, images, params + VAE_ENCODER_DENSE1_WEIGHT, NULL, 8, 64, 784, 128, GENC_ACT_RELU, 0.0f, 0, 0);

@@ -12,7 +12,7 @@ extern "C" {
 #define VAE_BATCH 64
 #define VAE_PARAMS 209464 /* floats in the parameter block (and in the gradient block) */
 #define VAE_STATE 0 /* floats of running statistics, not trained */
-#define VAE_ARENA 187392 /* floats of scratch memory; 297888 without reuse */
+#define VAE_ARENA 187392 /* floats of scratch memory; 247712 without reuse */
 
 /* Parameter offsets in the block, in floats, and their shapes. */
 #define VAE_ENCODER_DENSE1_WEIGHT 0 /* [128,784] */
