@@ -186,12 +186,12 @@ static bool read_by_loss(const Function *f, const Node *n)
  * channels·K·K rows by one column per window position, or, direct, copy it
  * into padded planes; one buffer per thread. Backward, threads after the
  * first sum their weight gradients apart. A wide dense layer's forward pass
- * computes each thread's band of output features apart, B rows of it,
- * unless a loss reads its output. Its
- * backward pass, shared in bands of its output features, sums each band's
- * share of the input gradient apart after the first. Scratch lives for one
- * instruction; genc_conv_scratch, genc_dense_forward_scratch and
- * genc_dense_scratch in runtime/genc_kernels.h give the same sizes. */
+ * computes each thread's band of output features apart, B rows of it, unless
+ * a loss reads its output. Its backward pass, shared in bands of its output
+ * features, sums each band's share of the input gradient apart after the
+ * first. Scratch lives for one instruction; genc_conv_scratch,
+ * genc_dense_forward_scratch and genc_dense_scratch in runtime/genc_kernels.h
+ * give the same sizes. */
 static size_t scratch_size(const Model *m, const Function *f, const Instruction *ins)
 {
     const Node *n = ins->node;
