@@ -773,8 +773,11 @@ static inline void genc_gemm_serial(int small, int trans_a, int trans_b, int M, 
         genc_blas_gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, acc, C, ldc);
 }
 
-/* How many threads share a product: one if it is small (below 10^5
- * multiply-adds: a fork and join cost 0.5-1 us, such a product 3-5 us), or
+/* How many threads share a product: one if it is small (below 3·10^5
+ * multiply-adds: a fork and join cost 0.5-1 us, and a band reads an input
+ * that the other core wrote; the VAE's 128 -> 20 heads, 1.6·10^5, took 8.4
+ * and 8.8 us backward on two threads, 4.3 and 5.5 on one, and its training
+ * step was 2.4 % longer; a 128 -> 128 layer, 10^6, gains from two), or
  * if it runs inside a parallel region already. A few rows read each element
  * of B once, so their time is B's stream from the cache, and two cores (two
  * L2s) halve it from 256 KB of B. */
@@ -782,7 +785,7 @@ static inline int genc_gemm_threads(int trans_a, int M, int N, int K)
 {
 #if defined(_OPENMP) && !defined(GENC_NO_BLAS)
     int large = genc_gemm_is_few_rows(trans_a, M) ? (double)N * K * sizeof(genc_real) >= 262144.0
-                                                  : (double)M * N * K >= 1e5;
+                                                  : (double)M * N * K >= 3e5;
     if (large && !omp_in_parallel()) return omp_get_max_threads();
 #else
     (void)trans_a, (void)M, (void)N, (void)K;

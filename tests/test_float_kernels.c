@@ -660,7 +660,7 @@ START_TEST(dense_forward_matches_double_on_any_thread_count)
                                     {64, 784, 128, GENC_ACT_RELU},
                                     {64, 256, 100, GENC_ACT_LEAKY_RELU},
                                     {64, 100, 256, GENC_ACT_TANH},
-                                    {64, 128, 20, GENC_ACT_IDENTITY},
+                                    {64, 512, 20, GENC_ACT_IDENTITY}, /* narrow: row bands */
                                     {1, 128, 784, GENC_ACT_SIGMOID},  /* a sampler's: plain, no barrier */
                                     {1, 512, 784, GENC_ACT_TANH},     /* row sums in two chunks of KC */
                                     {3, 300, 250, GENC_ACT_RELU}};    /* 10 columns past the whole vectors */
@@ -730,7 +730,7 @@ START_TEST(dense_backward_matches_double_on_any_thread_count)
 {
     static const int shapes[][5] = {/* B, C, OC, act, acc */
                                     {64, 128, 784, GENC_ACT_SIGMOID, 0},
-                                    {64, 128, 20, GENC_ACT_RELU, 1},
+                                    {64, 512, 20, GENC_ACT_RELU, 1},
                                     {64, 256, 100, GENC_ACT_LEAKY_RELU, 1},
                                     {64, 784, 128, GENC_ACT_TANH, 0}};
     srand(5);
