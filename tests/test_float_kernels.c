@@ -507,6 +507,49 @@ START_TEST(activation_runs_match_each_element)
 }
 END_TEST
 
+/* A 2x2 max pool's backward pass, which reads each row pair in runs of NR
+ * columns where vectors allow: the first maximum of each window in scan
+ * order takes the gradient, with ties (ReLU's zeros), NaN and -inf inputs,
+ * -0 gradients and acc, bit for bit, on rows of 28, 14 and 36 columns (a
+ * shorter last run, a single short run, and two whole runs). */
+START_TEST(maxpool_2x2_backward_matches_scan_order)
+{
+    enum { B = 2, C = 3, MOST = 36 };
+    static const int sizes[] = {28, 14, 36};
+    static float inp[B * C * MOST * MOST], dinp[B * C * MOST * MOST], before[B * C * MOST * MOST];
+    static float dout[B * C * MOST * MOST / 4];
+    srand(9);
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++)
+        for (int acc = 0; acc <= 1; acc++) {
+            int H = sizes[k], W = H, OH = H / 2, OW = W / 2;
+            size_t n = (size_t)B * C * H * W, windows = n / 4;
+            for (size_t i = 0; i < n; i++) {
+                int r = rand() % 16;
+                inp[i] = r == 0 ? NAN : r == 1 ? -INFINITY : (float)(r % 3) * 0.5f;
+                before[i] = dinp[i] = (float)rand() / RAND_MAX - 0.5f;
+            }
+            for (size_t w = 0; w < windows; w++) dout[w] = rand() % 5 == 0 ? -0.0f : (float)rand() / RAND_MAX - 0.5f;
+            genc_maxpool2d_backward(dinp, dout, inp, B, C, H, W, OH, OW, 2, 2, 0, 0, acc);
+            for (int bc = 0; bc < B * C; bc++)
+                for (int oy = 0; oy < OH; oy++)
+                    for (int ox = 0; ox < OW; ox++) {
+                        size_t top = ((size_t)bc * H + 2 * oy) * W + 2 * ox;
+                        const size_t taps[4] = {top, top + 1, top + W, top + W + 1};
+                        float best = -INFINITY, g = dout[((size_t)bc * OH + oy) * OW + ox];
+                        int at = -1;
+                        for (int t = 0; t < 4; t++)
+                            if (inp[taps[t]] > best) best = inp[taps[t]], at = t;
+                        for (int t = 0; t < 4; t++) {
+                            float want = (acc ? before[taps[t]] : 0) + (at == t ? g : 0);
+                            ck_assert_msg(memcmp(&dinp[taps[t]], &want, sizeof want) == 0,
+                                          "%dx%d, acc %d: plane %d window (%d, %d) tap %d is %a, want %a", H, W, acc,
+                                          bc, oy, ox, t, dinp[taps[t]], want);
+                        }
+                    }
+        }
+}
+END_TEST
+
 /* genc_col2im shares the channels among threads where no sample loop holds
  * them (a sampler at batch 1): against the fold computed in double, and the
  * same bits on one thread as on two, with and without padding and acc. */
@@ -893,6 +936,7 @@ int main(void)
     tcase_add_test(tc, dense_forward_matches_double_on_any_thread_count);
     tcase_add_test(tc, dense_backward_matches_double_on_any_thread_count);
     tcase_add_test(tc, activation_runs_match_each_element);
+    tcase_add_test(tc, maxpool_2x2_backward_matches_scan_order);
     tcase_add_test(tc, normal_pair_matches_double_box_muller);
     tcase_add_test(tc, normals_are_standard_and_independent);
     suite_add_tcase(s, tc);
