@@ -624,9 +624,10 @@ static inline void genc_row_sums(genc_real *c, const genc_real *a, const genc_re
  * swap the off-diagonal h x h corners of each 2h x 2h block, h = 8, 4, 2, 1.
  * One element at a time, the copy took a third of a 64x64x784 product (NT
  * 57 us against NN 41; transposed, 50; measured again, 46 against 38, and
- * with the block's loops unrolled, 39 against 36). On AVX2, 16-value shuffles cost more
- * than they saved, and 8x8 blocks in its own vectors saved nothing (all the
- * panels of a 64x784 B: 11.4 us against 10.8 one element at a time). */
+ * with the block's loops unrolled, 39 against 36). On AVX2, 16-value
+ * shuffles cost more than they saved, and 8x8 blocks in its own vectors saved
+ * nothing (all the panels of a 64x784 B: 11.4 us against 10.8 one element at
+ * a time). */
 static inline void genc_pack_transposed(genc_real *panel, int width, const genc_real *B, int ldb, int nr, int kc)
 {
     int k = 0;
@@ -1892,9 +1893,10 @@ static inline void genc_maxpool2d_backward_sample(int b, int t, genc_real *dinp,
 #ifdef GENC_SHUFFLE
         if (K == 2 && (int)GENC_NATIVE_LANES == (int)GENC_GEMM_NR) {
             for (int bc = b * C; bc < (b + 1) * C; bc++)
-                for (int oy = 0; oy < OH; oy++)
-                    genc_maxpool2x2_backward_rows(dinp + ((size_t)bc * H + 2 * oy) * W, inp + ((size_t)bc * H + 2 * oy) * W,
-                                                  dout + ((size_t)bc * OH + oy) * OW, W, acc);
+                for (int oy = 0; oy < OH; oy++) {
+                    size_t top = ((size_t)bc * H + 2 * oy) * W;
+                    genc_maxpool2x2_backward_rows(dinp + top, inp + top, dout + ((size_t)bc * OH + oy) * OW, W, acc);
+                }
             return;
         }
 #endif
