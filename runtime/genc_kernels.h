@@ -139,13 +139,17 @@ static inline float genc_log_scaled(float scaled, int shift)
 {
     int32_t bits;
     memcpy(&bits, &scaled, sizeof bits);
-    int32_t e = ((bits >> 23) & 0xff) - 126 - shift;
-    int32_t mantissa_bits = (bits & 0x007fffff) | 0x3f000000; /* m in [0.5, 1), x = m·2^e */
+    /* x = m·2^e with m in [√½, √2): the offset from √½'s bits carries e, and
+     * its mantissa bits put back on √½'s exponent give m. Where a compare
+     * and two selects chose between [½, √½) doubled and [√½, 1), the BCE's
+     * sum took 0.92 ns a term; now 0.75, with the same bits for every
+     * positive normal float (checked for all). Unsigned: x < 0 would
+     * overflow a signed subtraction; its result is not used. */
+    int32_t offset = (int32_t)((uint32_t)bits - 0x3f3504f3u), e = (offset >> 23) - shift;
+    int32_t mantissa_bits = (offset & 0x007fffff) + 0x3f3504f3;
     float m;
     memcpy(&m, &mantissa_bits, sizeof m);
-    int below = m < 0.707106781186547524f;
-    e -= below;
-    float f = below ? m + m - 1 : m - 1, z = f * f, fe = (float)e;
+    float f = m - 1, z = f * f, fe = (float)e;
     float y = 7.0376836292e-2f;
     y = y * f - 1.1514610310e-1f;
     y = y * f + 1.1676998740e-1f;
