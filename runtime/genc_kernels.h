@@ -61,27 +61,40 @@ static inline double genc_tanh_vectorisable(double x) { return tanh(x); }
 static inline double genc_log_vectorisable(double x) { return log(x); }
 static inline double genc_log_normal(double x) { return log(x); }
 #else
-/* e^c for c in [-104, 89]: Cephes' polynomial for e^r, r = c − n·ln 2,
- * times 2^n in two factors, so that a result below FLT_MIN is rounded once
- * into the subnormals and one past FLT_MAX becomes +∞. Within 1 ulp of the
- * correctly rounded value and branch-free, so that loops over it vectorise
- * where expf costs a call per element. */
-static inline float genc_exp_polynomial(float c)
+/* e^r for r = c − n·ln 2, n = round(c / ln 2) returned in *n: Cephes'
+ * polynomial, the part of e^c before the scaling by 2^n */
+static inline float genc_exp_reduced(float c, float *n)
 {
-    float n = (c * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round(c / ln 2) */
-    float r = c - n * 0.693359375f + n * 2.12194440e-4f;               /* c − n·ln 2 in two parts */
+    *n = (c * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round(c / ln 2) */
+    float r = c - *n * 0.693359375f + *n * 2.12194440e-4f;           /* c − n·ln 2 in two parts */
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
     p = p * r + 4.1665795894e-2f;
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
+    return p * r * r + r + 1;
+}
+
+/* 2^k as a float, for k in [-126, 127] */
+static inline float genc_power_of_two(int32_t k)
+{
+    int32_t bits = (k + 127) << 23;
+    float power;
+    memcpy(&power, &bits, sizeof power);
+    return power;
+}
+
+/* e^c for c in [-104, 89]: genc_exp_reduced times 2^n in two factors, so
+ * that a result below FLT_MIN is rounded once into the subnormals and one
+ * past FLT_MAX becomes +∞. Within 1 ulp of the correctly rounded value and
+ * branch-free, so that loops over it vectorise where expf costs a call per
+ * element. */
+static inline float genc_exp_polynomial(float c)
+{
+    float n, e_r = genc_exp_reduced(c, &n);
     int32_t k = (int32_t)n, half = k / 2; /* n in [-150, 128]: both factors' exponents in [-75, 64] */
-    int32_t bits1 = (half + 127) << 23, bits2 = (k - half + 127) << 23;
-    float scale1, scale2;
-    memcpy(&scale1, &bits1, sizeof scale1);
-    memcpy(&scale2, &bits2, sizeof scale2);
-    return (p * r * r + r + 1) * scale1 * scale2;
+    return e_r * genc_power_of_two(half) * genc_power_of_two(k - half);
 }
 
 /* x clamped to [lo, hi], NaN to lo. Written as the comparisons that maxps
@@ -95,8 +108,15 @@ static inline float genc_clamp(float x, float lo, float hi)
 
 /* e^x with x clamped to [-87, 88], for sigmoid and tanh, where the clamp
  * changes nothing and the result is a normal float. NaN is read as -87: the
- * caller chooses NaN after its own arithmetic (genc_sigmoid). */
-static inline float genc_exp_clamped_unchecked(float x) { return genc_exp_polynomial(genc_clamp(x, -87, 88)); }
+ * caller chooses NaN after its own arithmetic (genc_sigmoid). A normal
+ * result needs one factor of 2^n (n in [-126, 127]), which gives the bits of
+ * genc_exp_polynomial's two (checked for every float) and cut a sigmoid's
+ * time by a fifth (0.47 -> 0.37 ns an element). */
+static inline float genc_exp_clamped_unchecked(float x)
+{
+    float n, e_r = genc_exp_reduced(genc_clamp(x, -87, 88), &n);
+    return e_r * genc_power_of_two((int32_t)n);
+}
 
 /* genc_exp_clamped_unchecked, NaN kept */
 static inline float genc_exp_clamped(float x) { return x != x ? x : genc_exp_clamped_unchecked(x); }
