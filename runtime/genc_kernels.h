@@ -642,46 +642,62 @@ static inline void genc_row_sums(genc_real *c, const genc_real *a, const genc_re
 }
 #endif
 
+#ifdef GENC_SHUFFLE
+/* dst[i·width + j] = src[j·ldb + i] for i, j < NR: rows j ≥ present are 0.
+ * Four rounds in which rows j and j + h swap the off-diagonal h x h corners
+ * of each 2h x 2h block, h = 8, 4, 2, 1. Inlined with present = NR for whole
+ * blocks, so that their loads have no test. */
+static inline GENC_ALWAYS_INLINE void genc_transpose_block(genc_real *dst, int width, const genc_real *src, int ldb,
+                                                           int present)
+{
+    genc_gemm_row r[GENC_GEMM_NR], t[GENC_GEMM_NR], zero = {0};
+    GENC_UNROLL_BLOCK for (int j = 0; j < GENC_GEMM_NR; j++) {
+        r[j] = zero;
+        if (j < present) __builtin_memcpy(&r[j], src + (size_t)j * ldb, sizeof r[j]);
+    }
+    GENC_UNROLL_BLOCK for (int j = 0; j < 8; j++) {
+        t[j] = GENC_SHUFFLE(r[j], r[j + 8], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+        t[j + 8] = GENC_SHUFFLE(r[j], r[j + 8], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    }
+    GENC_UNROLL_BLOCK for (int j = 0; j < GENC_GEMM_NR; j++) {
+        if (j & 4) continue;
+        r[j] = GENC_SHUFFLE(t[j], t[j + 4], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+        r[j + 4] = GENC_SHUFFLE(t[j], t[j + 4], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+    }
+    GENC_UNROLL_BLOCK for (int j = 0; j < GENC_GEMM_NR; j++) {
+        if (j & 2) continue;
+        t[j] = GENC_SHUFFLE(r[j], r[j + 2], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
+        t[j + 2] = GENC_SHUFFLE(r[j], r[j + 2], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
+    }
+    GENC_UNROLL_BLOCK for (int j = 0; j < GENC_GEMM_NR; j += 2) {
+        r[j] = GENC_SHUFFLE(t[j], t[j + 1], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
+        r[j + 1] = GENC_SHUFFLE(t[j], t[j + 1], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
+    }
+    GENC_UNROLL_BLOCK for (int i = 0; i < GENC_GEMM_NR; i++) __builtin_memcpy(dst + (size_t)i * width, &r[i], sizeof r[i]);
+}
+#endif
+
 /* A panel (kc, width) of B stored (N,K): panel[k·width + j] = B[j·ldb + k]
- * for j < nr, 0 beyond. Where a native vector holds NR values, blocks of
- * NR x NR are transposed in registers: four rounds in which rows j and j + h
- * swap the off-diagonal h x h corners of each 2h x 2h block, h = 8, 4, 2, 1.
- * One element at a time, the copy took a third of a 64x64x784 product (NT
- * 57 us against NN 41; transposed, 50; measured again, 46 against 38, and
- * with the block's loops unrolled, 39 against 36). On AVX2, 16-value
- * shuffles cost more than they saved, and 8x8 blocks in its own vectors saved
- * nothing (all the panels of a 64x784 B: 11.4 us against 10.8 one element at
- * a time). */
+ * for j < nr, 0 beyond. Where a native vector holds NR values, in NR x NR
+ * blocks transposed in registers (genc_transpose_block). One element at a
+ * time, the copy took a third of a 64x64x784 product (NT 57 us against NN
+ * 41; transposed, 50; measured again, 46 against 38, and with the block's
+ * loops unrolled, 39 against 36). A narrow panel's blocks go the same way,
+ * their missing rows as zeros (a 64x20x128 product 4.2 -> 3.3 us, with its
+ * 20 columns in one tile: genc_gemm_small). On AVX2, 16-value shuffles cost
+ * more than they saved, and 8x8 blocks in its own vectors saved nothing (all
+ * the panels of a 64x784 B: 11.4 us against 10.8 one element at a time). */
 static inline void genc_pack_transposed(genc_real *panel, int width, const genc_real *B, int ldb, int nr, int kc)
 {
     int k = 0;
 #ifdef GENC_SHUFFLE
-    if ((int)GENC_NATIVE_LANES == (int)GENC_GEMM_NR && nr == width)
+    if ((int)GENC_NATIVE_LANES == (int)GENC_GEMM_NR)
         for (; k + GENC_GEMM_NR <= kc; k += GENC_GEMM_NR)
             for (int j0 = 0; j0 < width; j0 += GENC_GEMM_NR) {
-                genc_gemm_row r[GENC_GEMM_NR], t[GENC_GEMM_NR];
-                GENC_UNROLL_BLOCK for (int j = 0; j < GENC_GEMM_NR; j++)
-                    __builtin_memcpy(&r[j], B + (size_t)(j0 + j) * ldb + k, sizeof r[j]);
-                GENC_UNROLL_BLOCK for (int j = 0; j < 8; j++) {
-                    t[j] = GENC_SHUFFLE(r[j], r[j + 8], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
-                    t[j + 8] = GENC_SHUFFLE(r[j], r[j + 8], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
-                }
-                GENC_UNROLL_BLOCK for (int j = 0; j < GENC_GEMM_NR; j++) {
-                    if (j & 4) continue;
-                    r[j] = GENC_SHUFFLE(t[j], t[j + 4], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
-                    r[j + 4] = GENC_SHUFFLE(t[j], t[j + 4], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
-                }
-                GENC_UNROLL_BLOCK for (int j = 0; j < GENC_GEMM_NR; j++) {
-                    if (j & 2) continue;
-                    t[j] = GENC_SHUFFLE(r[j], r[j + 2], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
-                    t[j + 2] = GENC_SHUFFLE(r[j], r[j + 2], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
-                }
-                GENC_UNROLL_BLOCK for (int j = 0; j < GENC_GEMM_NR; j += 2) {
-                    r[j] = GENC_SHUFFLE(t[j], t[j + 1], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
-                    r[j + 1] = GENC_SHUFFLE(t[j], t[j + 1], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
-                }
-                GENC_UNROLL_BLOCK for (int i = 0; i < GENC_GEMM_NR; i++)
-                    __builtin_memcpy(panel + (size_t)(k + i) * width + j0, &r[i], sizeof r[i]);
+                genc_real *dst = panel + (size_t)k * width + j0;
+                const genc_real *src = B + (size_t)j0 * ldb + k;
+                if (j0 + GENC_GEMM_NR <= nr) genc_transpose_block(dst, width, src, ldb, GENC_GEMM_NR);
+                else genc_transpose_block(dst, width, src, ldb, nr - j0);
             }
 #endif
     for (; k < kc; k++)
@@ -722,7 +738,10 @@ static inline void genc_gemm_small(int trans_a, int trans_b, int M, int N, int K
     genc_real tile[GENC_TILE_ROWS][GENC_TILE_WIDTH];
     const int a_step = trans_a ? lda : 1;
     for (int j0 = j_start, width; j0 < N; j0 += width) {
-        int wide = N - j0 >= GENC_TILE_WIDTH;
+        /* more than NR columns left take a whole tile, zeros past N: one
+         * pass where two of NR took as long (a 64x20x128 product 4.2 -> 3.7
+         * us NN, 4.5 -> 3.4 TN) */
+        int wide = N - j0 > (int)GENC_GEMM_NR && (int)GENC_TILE_WIDTH > (int)GENC_GEMM_NR;
         width = wide ? (int)GENC_TILE_WIDTH : (int)GENC_GEMM_NR;
         int nr = N - j0 < width ? N - j0 : width, packed = trans_b || nr < width;
         for (int k0 = 0; k0 < K; k0 += GENC_GEMM_KC) {
