@@ -673,7 +673,8 @@ static inline GENC_ALWAYS_INLINE void genc_transpose_block(genc_real *dst, int w
         r[j] = GENC_SHUFFLE(t[j], t[j + 1], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
         r[j + 1] = GENC_SHUFFLE(t[j], t[j + 1], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
     }
-    GENC_UNROLL_BLOCK for (int i = 0; i < GENC_GEMM_NR; i++) __builtin_memcpy(dst + (size_t)i * width, &r[i], sizeof r[i]);
+    GENC_UNROLL_BLOCK for (int i = 0; i < GENC_GEMM_NR; i++)
+        __builtin_memcpy(dst + (size_t)i * width, &r[i], sizeof r[i]);
 }
 #endif
 
