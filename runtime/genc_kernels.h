@@ -742,7 +742,7 @@ static inline void genc_gemm_small(int trans_a, int trans_b, int M, int N, int K
         /* more than NR columns left take a whole tile, zeros past N: one
          * pass where two of NR took as long (a 64x20x128 product 4.2 -> 3.7
          * us NN, 4.5 -> 3.4 TN) */
-        int wide = N - j0 > (int)GENC_GEMM_NR && (int)GENC_TILE_WIDTH > (int)GENC_GEMM_NR;
+        int wide = N - j0 > (int)GENC_GEMM_NR;
         width = wide ? (int)GENC_TILE_WIDTH : (int)GENC_GEMM_NR;
         int nr = N - j0 < width ? N - j0 : width, packed = trans_b || nr < width;
         for (int k0 = 0; k0 < K; k0 += GENC_GEMM_KC) {
