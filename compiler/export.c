@@ -3,6 +3,7 @@
  * of the kernels and the random generator, so that NAME.c compiles alone and
  * links with libm (or, with --blas, also cblas). */
 #include "compiler.h"
+#include "genc_kernels.h" /* genc_panel_offset */
 #include "genc_runtime.h"
 
 #include <math.h>
@@ -149,13 +150,16 @@ static bool is_input_major(const Sampler *s, const Param *p)
     return false;
 }
 
-/* Element k of p as stored here: a dense weight (OC,C) input-major is
- * stored transposed, (C,OC) */
-static float stored_element(const Param *p, bool input_major, const float *data, size_t k)
+/* p's values as stored here: data, or for a dense weight (OC,C) stored
+ * input-major, a copy in panels (genc_panel_offset) */
+static const float *stored_values(const Param *p, bool input_major, const float *data)
 {
-    if (!input_major) return data[k];
-    size_t OC = (size_t)p->dims.dim[0], C = (size_t)p->dims.dim[1];
-    return data[k % OC * C + k / OC];
+    if (!input_major) return data;
+    int OC = p->dims.dim[0], C = p->dims.dim[1];
+    float *stored = xalloc(sizeof(float) * dims_count(p->dims));
+    for (int o = 0; o < OC; o++)
+        for (int c = 0; c < C; c++) stored[genc_panel_offset(C, OC, c, o)] = data[(size_t)o * C + c];
+    return stored;
 }
 
 static void emit_weights(Emitter *e, const char *array, const Vec *list, int first, size_t total)
@@ -166,7 +170,7 @@ static void emit_weights(Emitter *e, const char *array, const Vec *list, int fir
     for (int i = 0; i < list->len; i++) {
         const Param *p = list->items[i];
         P("#define %s %zu /* %s%s */\n", param_macro(e, p), offset, dims_str(p->dims, false),
-          is_input_major(s, p) ? ", stored transposed (input-major)" : "");
+          is_input_major(s, p) ? ", stored input-major in panels (genc_panel_offset)" : "");
         offset += dims_count(p->dims);
     }
     P("\nstatic const float %s_%s[%zu] GENC_LINE_ALIGNED = {\n", e->prefix, array, total);
@@ -174,11 +178,9 @@ static void emit_weights(Emitter *e, const char *array, const Vec *list, int fir
         const Param *p = list->items[i];
         P("    /* %s */\n", p->name);
         size_t count = dims_count(p->dims);
-        bool input_major = is_input_major(s, p);
+        const float *stored = stored_values(p, is_input_major(s, p), s->data[first + i]);
         for (size_t k = 0; k < count; k++)
-            P("%s%s,%s", k % 8 == 0 ? "    " : "",
-              emit_literal(e, stored_element(p, input_major, s->data[first + i], k)),
-              k % 8 == 7 || k + 1 == count ? "\n" : " ");
+            P("%s%s,%s", k % 8 == 0 ? "    " : "", emit_literal(e, stored[k]), k % 8 == 7 || k + 1 == count ? "\n" : " ");
     }
     P("};\n\n");
 }

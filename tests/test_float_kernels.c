@@ -688,8 +688,9 @@ static double activate_in_double(int act, double x, double alpha)
  * each band in the scratch and streams it into out. On 1 to 3 threads both
  * match the layer computed in double, and on 1 and 2 give the same bits as
  * each other. So does genc_dense_forward_input_major, given the weight
- * transposed; at fewer rows than a tile (its row sums) it also gives the
- * same bits on 1, 2 and 3 threads.
+ * input-major in panels (genc_panel_offset: 784 and 250 outputs end in a
+ * narrower panel); at fewer rows than a tile (its row sums) it also gives
+ * the same bits on 1, 2 and 3 threads.
  * (Not bit for bit across thread counts otherwise: BLAS may sum a narrow
  * band's columns in another order.) out and the scratch start as NaN, so an
  * element never written shows; out is line-aligned, as the arena is, so
@@ -720,7 +721,7 @@ START_TEST(dense_forward_matches_double_on_any_thread_count)
         for (size_t i = 0; i < n_in; i++) inp[i] = uniform_in(-1, 1);
         for (size_t i = 0; i < n_w; i++) w[i] = uniform_in(-0.1f, 0.1f);
         for (int o = 0; o < OC; o++)
-            for (int c = 0; c < C; c++) w_input_major[(size_t)c * OC + o] = w[(size_t)o * C + c];
+            for (int c = 0; c < C; c++) w_input_major[genc_panel_offset(C, OC, c, o)] = w[(size_t)o * C + c];
         for (int o = 0; o < OC; o++) bias[o] = uniform_in(-0.5f, 0.5f);
         for (int threads = 1; threads <= 3; threads++) {
             omp_set_num_threads(threads);
