@@ -915,12 +915,14 @@ static inline void genc_gemm(int trans_a, int trans_b, int M, int N, int K, cons
 }
 
 /* dst[i] = act(src[i]·scale + (bias ? bias[i] : add)) for i < n, act a
- * constant here: runs of NR values through a local copy, then the rest one by
- * one. Loops of a constant count over memory nothing else can reach vectorise
- * at -O2 as well, where gcc leaves a loop of unknown count scalar (a thread's
- * band of a sigmoid over 784 columns took 2 us). src·1 is src exactly, with
- * an FMA or without, so a scale of 1 gives the bits of the sum alone. dst may
- * be src. */
+ * constant here: runs of NR values through a local copy, then the rest as a
+ * run padded with zeros. Loops of a constant count over memory nothing else can reach
+ * vectorise at -O2 as well, where gcc leaves a loop of unknown count scalar
+ * (a thread's band of a sigmoid over 784 columns took 2 us); and a rest done
+ * one by one was contracted to an FMA in one build and not in another (a
+ * batchnorm's last 4 of 196 values differed between an exported sampler built
+ * with -fopenmp and without). src·1 is src exactly, with an FMA or without,
+ * so a scale of 1 gives the bits of the sum alone. dst may be src. */
 static inline GENC_ALWAYS_INLINE void genc_activate_run_as(genc_real *dst, const genc_real *src,
                                                            const genc_real *bias, genc_real scale, genc_real add,
                                                            int n, int act, genc_real alpha)
@@ -934,7 +936,16 @@ static inline GENC_ALWAYS_INLINE void genc_activate_run_as(genc_real *dst, const
             GENC_KEEP_LOOP for (int j = 0; j < GENC_GEMM_NR; j++) run[j] = src[i + j] * scale + add;
         GENC_KEEP_LOOP for (int j = 0; j < GENC_GEMM_NR; j++) dst[i + j] = genc_activate(act, run[j], alpha);
     }
-    for (; i < n; i++) dst[i] = genc_activate(act, src[i] * scale + (bias ? bias[i] : add), alpha);
+    if (i < n) {
+        genc_real in[GENC_GEMM_NR] = {0}, shift[GENC_GEMM_NR], run[GENC_GEMM_NR];
+        size_t rest = sizeof(genc_real) * (size_t)(n - i);
+        memcpy(in, src + i, rest);
+        GENC_KEEP_LOOP for (int j = 0; j < GENC_GEMM_NR; j++) shift[j] = add;
+        if (bias) memcpy(shift, bias + i, rest);
+        GENC_KEEP_LOOP for (int j = 0; j < GENC_GEMM_NR; j++) run[j] = in[j] * scale + shift[j];
+        GENC_KEEP_LOOP for (int j = 0; j < GENC_GEMM_NR; j++) run[j] = genc_activate(act, run[j], alpha);
+        memcpy(dst + i, run, rest);
+    }
 }
 
 /* genc_activate_run_as with act made a constant, so that its loops

@@ -8,8 +8,7 @@
  *   for the same weights and z: within 1e-5 of the image's largest pixel for
  *   the plain-loop sampler at batch 1 (a different summation order than
  *   OpenBLAS's), and bit for bit for the --blas sampler at the model's batch
- *   (the same kernels and the same products: both built with OpenMP and run
- *   on one thread);
+ *   (the same kernels and the same products: the trainer on one thread);
  * - the --blas sampler at batch 1 built with -fopenmp gives on 2 threads the
  *   bits it gives built without OpenMP;
  * - at batch 1 the dense layers of up to 2^18 weights are stored input-major
@@ -209,11 +208,7 @@ START_TEST(exported_sampler_matches_trainer)
     ck_assert_int_eq(sh("cd " GENC_SOURCE_DIR " && " GENC_EXE " export %s --weights %s -o %s --name %s --blas --batch %d"
                         " > /dev/null", c->spec, ckpt, workdir, name, m->batch), 0);
     ck_assert_int_eq(sh("! grep -q '^    genc_dense_forward_input_major(' %s/%s.c", workdir, name), 0);
-    /* built with OpenMP, as the trainer is, and run on one thread: built
-     * without it, DCGAN's sampler differed in the input of its second
-     * transposed convolution (after col2im, batchnorm and ReLU) on an AMD
-     * EPYC, though not on an Intel Xeon */
-    so = load_sampler(name, "-fopenmp " GENC_BLAS_LIBS);
+    so = load_sampler(name, GENC_BLAS_LIBS);
     free(got);
     got = run_sampler(so, name, m, n, n, z, labelled ? labels : NULL);
     ck_assert_msg(memcmp(got, want, sizeof(float) * per_image * (size_t)n) == 0,
