@@ -18,8 +18,8 @@ static double sampled_error(int n, const float *a, const float *b, const float *
         int i = (s * 977) % n, j = (s * 1543 + 11) % n;
         double sum = 0, magnitude = 0;
         for (int k = 0; k < n; k++) {
-            sum += (double)a[(size_t)i * n + k] * b[(size_t)k * n + j];
-            magnitude += fabs((double)a[(size_t)i * n + k] * b[(size_t)k * n + j]);
+            double term = (double)a[(size_t)i * n + k] * b[(size_t)k * n + j];
+            sum += term, magnitude += fabs(term);
         }
         double error = fabs(sum - c[(size_t)i * n + j]) / (magnitude > 0 ? magnitude : 1);
         if (!(error <= worst)) worst = error; /* NaN counts as the worst */

@@ -341,13 +341,19 @@ enum { GENC_LINE_VALUES = 64 / sizeof(genc_real) }; /* a cache line's */
 /* Outputs a panel of an input-major dense weight holds (genc_dense_panels) */
 enum { GENC_PANEL_WIDTH = 64 };
 
-/* Where weight[o][c] of a dense layer (OC,C) is stored input-major in panels:
- * outputs [p, p + width) form a (C,width) panel at p·C, width = 64 but for
+/* The width of the panel of OC outputs that starts at output p: 64 but for
  * the last panel's rest */
+static inline int genc_panel_width(int OC, int p)
+{
+    return OC - p < GENC_PANEL_WIDTH ? OC - p : GENC_PANEL_WIDTH;
+}
+
+/* Where weight[o][c] of a dense layer (OC,C) is stored input-major in panels:
+ * outputs [p, p + width) form a (C,width) panel at p·C */
 static inline size_t genc_panel_offset(int C, int OC, int c, int o)
 {
-    int p = o / GENC_PANEL_WIDTH * GENC_PANEL_WIDTH, width = OC - p < GENC_PANEL_WIDTH ? OC - p : GENC_PANEL_WIDTH;
-    return (size_t)p * C + (size_t)c * width + (size_t)(o - p);
+    int p = o / GENC_PANEL_WIDTH * GENC_PANEL_WIDTH;
+    return (size_t)p * C + (size_t)c * genc_panel_width(OC, p) + (size_t)(o - p);
 }
 
 #if defined(__GNUC__)
@@ -915,14 +921,15 @@ static inline void genc_gemm(int trans_a, int trans_b, int M, int N, int K, cons
 }
 
 /* dst[i] = act(src[i]·scale + (bias ? bias[i] : add)) for i < n, act a
- * constant here: runs of NR values through a local copy, then the rest as a
- * run padded with zeros. Loops of a constant count over memory nothing else can reach
- * vectorise at -O2 as well, where gcc leaves a loop of unknown count scalar
- * (a thread's band of a sigmoid over 784 columns took 2 us); and a rest done
- * one by one was contracted to an FMA in one build and not in another (a
- * batchnorm's last 4 of 196 values differed between an exported sampler built
- * with -fopenmp and without). src·1 is src exactly, with an FMA or without,
- * so a scale of 1 gives the bits of the sum alone. dst may be src. */
+ * constant here: runs of NR values through a local copy, then the rest as
+ * a run padded with zeros. Loops of a constant count over memory nothing
+ * else can reach vectorise at -O2 as well, where gcc leaves a loop of unknown
+ * count scalar (a thread's band of a sigmoid over 784 columns took 2 us); and
+ * a rest done one by one was contracted to an FMA in one build and not in
+ * another (a batchnorm's last 4 of 196 values differed between an exported
+ * sampler built with -fopenmp and without). src·1 is src exactly, with an
+ * FMA or without, so a scale of 1 gives the bits of the sum alone. dst may
+ * be src. */
 static inline GENC_ALWAYS_INLINE void genc_activate_run_as(genc_real *dst, const genc_real *src,
                                                            const genc_real *bias, genc_real scale, genc_real add,
                                                            int n, int act, genc_real alpha)
@@ -1128,7 +1135,7 @@ static inline void genc_dense_panels(genc_real *out, const genc_real *inp, const
                                      genc_real alpha)
 {
     for (int p0 = lo; p0 < hi; p0 += GENC_PANEL_WIDTH) {
-        int width = OC - p0 < GENC_PANEL_WIDTH ? OC - p0 : GENC_PANEL_WIDTH;
+        int width = genc_panel_width(OC, p0);
         genc_gemm_serial(genc_gemm_is_small(0, B, width, C), 0, 0, B, width, C, inp, C, weight + (size_t)p0 * C,
                          width, 0, out + p0, OC);
         for (int b = 0; b < B; b++)
